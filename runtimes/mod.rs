@@ -1,0 +1,1 @@
+//! Thin adapters that drive [`Engine`](crate::Engine)s over sockets.

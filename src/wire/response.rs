@@ -1,0 +1,150 @@
+//! Response encoding into caller-owned buffers.
+
+/// The buffer given to a [`ResponseWriter`] is too small for what was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WriteError {
+    /// Bytes the write needed beyond what was left.
+    pub required_size: usize,
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "response buffer too small by {} bytes",
+            self.required_size
+        )
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+/// Appends bytes to a caller-owned buffer, refusing (not panicking) past its end.
+#[derive(Debug)]
+pub struct ResponseWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> ResponseWriter<'a> {
+    /// Writes into `buf` from its start.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        ResponseWriter { buf, len: 0 }
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    /// The bytes written so far.
+    pub fn written(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Appends one byte.
+    pub fn push(&mut self, byte: u8) -> Result<(), WriteError> {
+        self.extend(&[byte])
+    }
+
+    /// Appends a big-endian `u16`.
+    pub fn push_u16(&mut self, word: u16) -> Result<(), WriteError> {
+        self.extend(&word.to_be_bytes())
+    }
+
+    /// Appends `bytes`, all or nothing.
+    pub fn extend(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let end = self.len + bytes.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+                Ok(())
+            }
+            None => Err(WriteError {
+                required_size: end - self.buf.len(),
+            }),
+        }
+    }
+
+    /// Overwrites already written bytes from offset `at`.
+    pub fn patch(&mut self, at: usize, bytes: &[u8]) -> Result<(), WriteError> {
+        let end = at + bytes.len();
+        match self.buf.get_mut(at..end) {
+            Some(dst) if end <= self.len => {
+                dst.copy_from_slice(bytes);
+                Ok(())
+            }
+            _ => Err(WriteError {
+                required_size: end.saturating_sub(self.len),
+            }),
+        }
+    }
+
+    /// Reserves `n` bytes and returns them for the caller to fill.
+    pub fn reserve(&mut self, n: usize) -> Result<&mut [u8], WriteError> {
+        let start = self.len;
+        let end = start + n;
+        if end > self.buf.len() {
+            return Err(WriteError {
+                required_size: end - self.buf.len(),
+            });
+        }
+        self.len = end;
+        Ok(&mut self.buf[start..end])
+    }
+}
+
+/// Packs `bits` LSB first into `out[..bits.len().div_ceil(8)]`, zero-padding
+/// the last byte, and returns the bytes used; `None` if `out` is too short.
+pub fn pack_bits<'o>(bits: &[bool], out: &'o mut [u8]) -> Option<&'o mut [u8]> {
+    let out = out.get_mut(..bits.len().div_ceil(8))?;
+    for (byte, chunk) in out.iter_mut().zip(bits.chunks(8)) {
+        *byte = chunk
+            .iter()
+            .enumerate()
+            .fold(0u8, |acc, (i, &bit)| acc | (u8::from(bit) << i));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_spec_example() {
+        // FC 0x01 spec example: coils 20..38 -> CD 6B 05.
+        let bits = [
+            true, false, true, true, false, false, true, true, // CD
+            true, true, false, true, false, true, true, false, // 6B
+            true, false, true, // 05
+        ];
+        let mut out = [0xFF; 4];
+        assert_eq!(pack_bits(&bits, &mut out).unwrap(), &[0xCD, 0x6B, 0x05]);
+        assert!(pack_bits(&bits, &mut [0; 2]).is_none());
+    }
+
+    #[test]
+    fn writer_refuses_overflow_whole() {
+        let mut buf = [0u8; 3];
+        let mut w = ResponseWriter::new(&mut buf);
+        w.push_u16(0x0102).unwrap();
+        assert_eq!(w.extend(&[1, 2]), Err(WriteError { required_size: 1 }));
+        assert_eq!(w.written(), &[1, 2]);
+        assert!(w.reserve(2).is_err());
+        w.push(3).unwrap();
+        assert_eq!(w.remaining(), 0);
+    }
+}
