@@ -1,0 +1,104 @@
+//! Starting a server child process, reading its memory and open sockets
+//! from /proc, and stopping it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use crate::servers::Kind;
+
+/// A running server child. Dropping it kills and reaps the process.
+pub struct ServerProcess {
+    child: Child,
+    /// Held open: the child exits when it sees EOF here.
+    _stdin: Option<ChildStdin>,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `modbus-load serve <kind> 0` and waits for `READY <port>`.
+    pub fn start(kind: Kind) -> Result<ServerProcess, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["serve", kind.name(), "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", kind.name()))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().ok_or("no stdout pipe")?;
+        let mut line = String::new();
+        // EOF (the child failed and exited) ends the read: no hang.
+        let ready = BufReader::new(stdout).read_line(&mut line);
+        let port = match ready {
+            Ok(_) => line.trim().strip_prefix("READY ").and_then(|p| p.parse::<u16>().ok()),
+            Err(_) => None,
+        };
+        let Some(port) = port else {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            return Err(format!("{} server did not start ({status})", kind.name()));
+        };
+        Ok(ServerProcess { child, _stdin: stdin, addr: SocketAddr::from(([127, 0, 0, 1], port)) })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak and current resident memory in KiB (VmHWM, VmRSS).
+    pub fn memory_kib(&self) -> Result<Memory, String> {
+        memory_kib(self.pid())
+    }
+
+    /// Number of open file descriptors (the listener, accepted sockets, ...).
+    pub fn open_fds(&self) -> Result<usize, String> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .map_err(|e| format!("/proc/{}/fd: {e}", self.pid()))
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memory {
+    pub peak_kib: u64,
+    pub current_kib: u64,
+}
+
+/// Reads VmHWM and VmRSS of `pid`.
+pub fn memory_kib(pid: u32) -> Result<Memory, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok(Memory { peak_kib: field("VmHWM:")?, current_kib: field("VmRSS:")? })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn own_memory_is_readable_and_consistent() {
+        let m = super::memory_kib(std::process::id()).unwrap();
+        assert!(m.current_kib > 0);
+        assert!(m.peak_kib >= m.current_kib);
+    }
+}

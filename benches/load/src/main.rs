@@ -1,0 +1,270 @@
+//! `modbus-load`: a loopback load benchmark of modbus-server against the
+//! best a Modbus TCP server of the same design can do (an echo limit) and
+//! against tokio-modbus.
+//!
+//! ```text
+//! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
+//!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--client-threads N]
+//! modbus-load serve <smol|async-std|echo-limit|tokio-modbus> <port>   (internal)
+//! ```
+//!
+//! Each server runs as a child process, started fresh for every point so
+//! its peak resident memory (VmHWM) belongs to that point alone. Points run
+//! server after server, so background noise on the machine hits all alike.
+//! `--quick` is the CI smoke run: short points, a subset of the matrix, and
+//! a non-zero exit if any response was wrong or any server failed.
+
+mod child;
+mod client;
+mod idle;
+mod proto;
+mod report;
+mod servers;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use client::{Load, Op};
+use report::{IdleResult, PointResult};
+use servers::Kind;
+
+struct Options {
+    quick: bool,
+    duration: Duration,
+    servers: Vec<Kind>,
+    idle: usize,
+    client_threads: usize,
+}
+
+const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--client-threads N]\n       modbus-load serve <kind> <port>";
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        duration: Duration::from_secs(3),
+        servers: Kind::ALL.to_vec(),
+        idle: 1000,
+        client_threads: 1,
+    };
+    let mut duration_set = false;
+    let mut idle_set = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--quick" => o.quick = true,
+            "--duration-ms" => {
+                let ms: u64 = value(arg)?.parse().map_err(|e| format!("--duration-ms: {e}"))?;
+                o.duration = Duration::from_millis(ms.max(1));
+                duration_set = true;
+            }
+            "--servers" => {
+                o.servers = value(arg)?
+                    .split(',')
+                    .map(|n| Kind::parse(n).ok_or(format!("unknown server {n}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--idle" => {
+                o.idle = value(arg)?.parse().map_err(|e| format!("--idle: {e}"))?;
+                idle_set = true;
+            }
+            "--client-threads" => {
+                o.client_threads =
+                    value(arg)?.parse().map_err(|e| format!("--client-threads: {e}"))?;
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if o.quick && !duration_set {
+        o.duration = Duration::from_millis(300);
+    }
+    if o.quick && !idle_set {
+        o.idle = 200;
+    }
+    Ok(o)
+}
+
+/// The points of the run: the brief's matrix, or the smoke subset.
+fn points(o: &Options) -> Vec<Load> {
+    let shapes: &[(usize, usize)] = if o.quick {
+        &[(1, 1), (4, 16), (16, 1)]
+    } else {
+        &[(1, 1), (1, 16), (16, 1), (64, 4), (256, 1)]
+    };
+    let load = |(connections, depth): (usize, usize), op| Load {
+        connections,
+        depth,
+        op,
+        duration: o.duration,
+    };
+    let mut points = Vec::new();
+    for op in [Op::ReadHolding, Op::WriteHolding] {
+        points.extend(shapes.iter().map(|&s| load(s, op)));
+    }
+    // The other two operations, pipelined over a few connections.
+    points.push(load((16, 4), Op::ReadCoils));
+    points.push(load((16, 4), Op::Mixed));
+    points
+}
+
+/// Lets this process (and the servers it starts, which inherit the limit)
+/// hold every connection of the idle test at both ends.
+fn raise_open_file_limit(needed: u64) {
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(got) if got < needed => {
+            eprintln!("warning: open-file limit is {got}, wanted {needed}")
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: cannot raise the open-file limit: {e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve(&args[1..]);
+    }
+    let options = match parse_options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    raise_open_file_limit(options.idle as u64 * 2 + 1024);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.client_threads.max(1))
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let failures = runtime.block_on(bench(&options));
+    if options.quick && failures > 0 {
+        eprintln!("quick run: {failures} failure(s)");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn serve(args: &[String]) -> ExitCode {
+    let (Some(kind), Some(port)) = (
+        args.first().and_then(|k| Kind::parse(k)),
+        args.get(1).and_then(|p| p.parse::<u16>().ok()),
+    ) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    raise_open_file_limit(8192);
+    match servers::serve(kind, port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serve {}: {e}", kind.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs everything, prints the tables, returns the number of failures
+/// (wrong responses, broken connections, servers that did not run).
+async fn bench(o: &Options) -> usize {
+    let mut failures = 0;
+    let mut results = Vec::new();
+    for load in points(o) {
+        for &kind in &o.servers {
+            if load.op == Op::Mixed && !kind.stores_writes() {
+                continue;
+            }
+            let outcome = run_point(kind, load).await;
+            match &outcome {
+                Ok((out, mem)) => {
+                    eprintln!(
+                        "{:>12} {:>4} conn depth {:>2} {:<9} {:>9.0} req/s  p50 {:>6.1} µs  p99 {:>7.1} µs  errors {}  peak {} KiB",
+                        kind.name(),
+                        load.connections,
+                        load.depth,
+                        load.op.label(),
+                        out.requests_per_second(),
+                        out.latency.value_at_quantile(0.5) as f64 / 1000.0,
+                        out.latency.value_at_quantile(0.99) as f64 / 1000.0,
+                        out.errors,
+                        mem.peak_kib
+                    );
+                    if let Some(e) = &out.first_error {
+                        eprintln!("             first error: {e}");
+                    }
+                    if out.errors > 0 || out.completed == 0 {
+                        failures += 1;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{:>12} {}: {e}", kind.name(), load.op.label());
+                    failures += 1;
+                }
+            }
+            results.push(PointResult { load, kind, outcome });
+        }
+    }
+
+    let mut idle_results = Vec::new();
+    if o.idle > 0 {
+        for &kind in &o.servers {
+            let outcome = run_idle(kind, o.idle).await;
+            match &outcome {
+                Ok(i) => {
+                    eprintln!(
+                        "{:>12} idle {}: accepted after {:?}, {:.0} B/conn, answered {}",
+                        kind.name(),
+                        i.connections,
+                        i.accept_time,
+                        i.bytes_per_connection(),
+                        i.answered
+                    );
+                    if let Some(e) = &i.first_error {
+                        eprintln!("             first error: {e}");
+                    }
+                    if i.answered != i.connections || i.accept_time.is_none() {
+                        failures += 1;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{:>12} idle: {e}", kind.name());
+                    failures += 1;
+                }
+            }
+            idle_results.push(IdleResult { kind, outcome });
+        }
+    }
+
+    println!(
+        "\nLoopback, {} ms per point, client: {} tokio worker thread(s), {} core(s).\n",
+        o.duration.as_millis(),
+        o.client_threads,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!("{}", report::load_table(&results));
+    if !idle_results.is_empty() {
+        println!("{}", report::idle_table(&idle_results));
+    }
+    failures
+}
+
+async fn run_point(kind: Kind, load: Load) -> Result<(client::Outcome, child::Memory), String> {
+    let mut server = child::ServerProcess::start(kind)?;
+    let outcome = client::run(server.addr, load).await;
+    let memory = server.memory_kib()?;
+    if !server.alive() {
+        return Err("server process died".into());
+    }
+    Ok((outcome, memory))
+}
+
+async fn run_idle(kind: Kind, connections: usize) -> Result<idle::IdleOutcome, String> {
+    let server = child::ServerProcess::start(kind)?;
+    idle::run(&server, connections).await
+}

@@ -1,0 +1,304 @@
+//! The servers under test, each run as `modbus-load serve <kind> <port>` in
+//! a child process of its own, so its memory can be read from /proc.
+//!
+//! A server binds 127.0.0.1:<port> (0 picks a free port), seeds its tables
+//! with [`proto::seed_register`] / [`proto::seed_coil`], prints
+//! `READY <port>` on stdout and serves until its stdin closes (the parent
+//! holds the other end, so a dead parent never leaves a server behind).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::proto;
+
+/// The servers compared, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// modbus-server on smol.
+    Smol,
+    /// modbus-server on async-std.
+    AsyncStd,
+    /// Frames by MBAP length and writes canned answers: the ceiling.
+    Echo,
+    /// tokio-modbus's TCP server with in-memory tables.
+    TokioModbus,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Smol, Kind::AsyncStd, Kind::Echo, Kind::TokioModbus];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Smol => "smol",
+            Kind::AsyncStd => "async-std",
+            Kind::Echo => "echo-limit",
+            Kind::TokioModbus => "tokio-modbus",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Ours, as opposed to a reference.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Kind::Smol | Kind::AsyncStd)
+    }
+
+    /// The echo limit keeps no tables, so it cannot answer a read-back.
+    pub fn stores_writes(self) -> bool {
+        self != Kind::Echo
+    }
+}
+
+/// Worker threads of the tokio servers (the machine has 2 cores).
+const TOKIO_WORKERS: usize = 2;
+
+/// Entry point of the `serve` subcommand.
+pub fn serve(kind: Kind, port: u16) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    exit_when_parent_goes();
+    match kind {
+        Kind::Echo => tokio_runtime()?.block_on(echo::serve(addr)),
+        Kind::TokioModbus => tokio_runtime()?.block_on(reference::serve(addr)),
+        Kind::Smol => ours::serve_smol(addr),
+        Kind::AsyncStd => ours::serve_async_std(addr),
+    }
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(TOKIO_WORKERS)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))
+}
+
+/// Tells the parent which port is served.
+pub fn announce(port: u16) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "READY {port}");
+    let _ = out.flush();
+}
+
+/// Exits the process once stdin reaches EOF (the parent died or is done).
+fn exit_when_parent_goes() {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 64];
+        loop {
+            match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
+                Ok(0) | Err(_) => std::process::exit(0),
+                Ok(_) => {}
+            }
+        }
+    });
+}
+
+/// The echo limit: the least work any Modbus TCP server of this design
+/// (one task per connection, read, answer, write) can do. It frames by the
+/// MBAP length only, answers each request with a prebuilt response of the
+/// right shape for its function, and writes all the answers of one read in
+/// a single write. The answers are correct for the benchmark's requests
+/// (reads of the seeded region, writes), so they pass the client's checks.
+mod echo {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub async fn serve(addr: SocketAddr) -> Result<(), String> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| format!("bind: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let canned = Arc::new(Canned::new());
+        announce(port);
+        loop {
+            let (stream, _) = listener.accept().await.map_err(|e| format!("accept: {e}"))?;
+            let _ = stream.set_nodelay(true);
+            let canned = canned.clone();
+            tokio::spawn(async move {
+                let _ = connection(stream, &canned).await;
+            });
+        }
+    }
+
+    /// Every response PDU the benchmark can ask for, built once: reads of
+    /// the seeded region by start address, and the write acknowledgement.
+    struct Canned {
+        registers: Vec<Vec<u8>>,
+        coils: Vec<Vec<u8>>,
+    }
+
+    impl Canned {
+        fn new() -> Self {
+            let span = proto::READ_REGION + proto::REGS_PER_REQUEST;
+            let registers = (0..span)
+                .map(|addr| {
+                    let mut pdu = vec![proto::FC_READ_HOLDING, (proto::REGS_PER_REQUEST * 2) as u8];
+                    for i in 0..proto::REGS_PER_REQUEST {
+                        pdu.extend_from_slice(&proto::seed_register(addr + i).to_be_bytes());
+                    }
+                    pdu
+                })
+                .collect();
+            let coils = (0..span)
+                .map(|addr| {
+                    let bytes = proto::coil_bytes(addr, proto::COILS_PER_REQUEST);
+                    let mut pdu = vec![proto::FC_READ_COILS, bytes.len() as u8];
+                    pdu.extend_from_slice(&bytes);
+                    pdu
+                })
+                .collect();
+            Canned { registers, coils }
+        }
+
+        /// Appends the response ADU for the request ADU `frame` to `out`.
+        fn answer(&self, frame: &[u8], out: &mut Vec<u8>) {
+            let pdu = &frame[proto::MBAP_LEN..];
+            let addr = usize::from(u16::from_be_bytes([
+                pdu.get(1).copied().unwrap_or(0),
+                pdu.get(2).copied().unwrap_or(0),
+            ]));
+            let mut ack = [0u8; 5];
+            let body: &[u8] = match pdu[0] {
+                proto::FC_READ_HOLDING if addr < self.registers.len() => &self.registers[addr],
+                proto::FC_READ_COILS if addr < self.coils.len() => &self.coils[addr],
+                proto::FC_WRITE_MULTIPLE if pdu.len() >= 5 => {
+                    ack.copy_from_slice(&pdu[..5]);
+                    &ack
+                }
+                // Illegal function / address: still one answer per request.
+                fc => {
+                    ack[0] = fc | 0x80;
+                    ack[1] = 0x01;
+                    &ack[..2]
+                }
+            };
+            out.extend_from_slice(&frame[..4]); // transaction id, protocol id
+            out.extend_from_slice(&(body.len() as u16 + 1).to_be_bytes());
+            out.push(frame[6]);
+            out.extend_from_slice(body);
+        }
+    }
+
+    async fn connection(mut stream: TcpStream, canned: &Canned) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 8192];
+        let mut filled = 0;
+        let mut out = Vec::with_capacity(8192);
+        loop {
+            let n = stream.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            filled += n;
+            let mut at = 0;
+            loop {
+                match proto::frame_len(&buf[at..filled]) {
+                    Ok(Some(len)) => {
+                        canned.answer(&buf[at..at + len], &mut out);
+                        at += len;
+                    }
+                    Ok(None) => break,
+                    Err(_) => return Ok(()), // not Modbus: drop the connection
+                }
+            }
+            buf.copy_within(at..filled, 0);
+            filled -= at;
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+        }
+    }
+}
+
+/// tokio-modbus's server with its tables in memory (a `Vec` per table behind
+/// one mutex, as its examples do).
+mod reference {
+    use super::*;
+    use std::future;
+    use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
+    use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+
+    const TABLE: usize = 0x10000;
+
+    struct Tables {
+        coils: Vec<bool>,
+        holding: Vec<u16>,
+    }
+
+    #[derive(Clone)]
+    struct InMemory(Arc<Mutex<Tables>>);
+
+    impl tokio_modbus::server::Service for InMemory {
+        type Request = SlaveRequest<'static>;
+        type Response = Response;
+        type Exception = ExceptionCode;
+        type Future = future::Ready<Result<Response, ExceptionCode>>;
+
+        fn call(&self, req: Self::Request) -> Self::Future {
+            let Ok(mut t) = self.0.lock() else {
+                return future::ready(Err(ExceptionCode::ServerDeviceFailure));
+            };
+            future::ready(handle(&mut t, req.request))
+        }
+    }
+
+    fn range(addr: u16, count: usize) -> Result<std::ops::Range<usize>, ExceptionCode> {
+        let start = usize::from(addr);
+        if count == 0 || start + count > TABLE {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
+        Ok(start..start + count)
+    }
+
+    fn handle(t: &mut Tables, request: Request<'_>) -> Result<Response, ExceptionCode> {
+        match request {
+            Request::ReadCoils(addr, n) => {
+                Ok(Response::ReadCoils(t.coils[range(addr, usize::from(n))?].to_vec()))
+            }
+            Request::ReadHoldingRegisters(addr, n) => Ok(Response::ReadHoldingRegisters(
+                t.holding[range(addr, usize::from(n))?].to_vec(),
+            )),
+            Request::WriteMultipleRegisters(addr, values) => {
+                let r = range(addr, values.len())?;
+                t.holding[r].copy_from_slice(&values);
+                Ok(Response::WriteMultipleRegisters(addr, values.len() as u16))
+            }
+            _ => Err(ExceptionCode::IllegalFunction),
+        }
+    }
+
+    pub async fn serve(addr: SocketAddr) -> Result<(), String> {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("bind: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let tables = Tables {
+            coils: (0..TABLE).map(|a| proto::seed_coil(a as u16)).collect(),
+            holding: (0..TABLE).map(|a| proto::seed_register(a as u16)).collect(),
+        };
+        let service = InMemory(Arc::new(Mutex::new(tables)));
+        let on_connected = move |stream: tokio::net::TcpStream, socket_addr| {
+            let _ = stream.set_nodelay(true);
+            let service = service.clone();
+            async move { accept_tcp_connection(stream, socket_addr, move |_| Ok(Some(service.clone()))) }
+        };
+        announce(port);
+        Server::new(listener)
+            .serve(&on_connected, |_err| {})
+            .await
+            .map_err(|e| format!("tokio-modbus: {e}"))
+    }
+}
+
+/// modbus-server's own `ModbusServer` on smol and on async-std.
+mod ours {
+    use super::*;
+
+    pub fn serve_smol(_addr: SocketAddr) -> Result<(), String> {
+        Err("TODO: modbus_server::runtimes::smol not wired in yet".into())
+    }
+
+    pub fn serve_async_std(_addr: SocketAddr) -> Result<(), String> {
+        Err("TODO: modbus_server::runtimes::async_std not wired in yet".into())
+    }
+}
