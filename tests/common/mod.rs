@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod exceptions;
+pub mod requests;
 
 use std::net::SocketAddr;
 

@@ -1,0 +1,319 @@
+//! Model-based test: random request sequences through the real `Engine` and
+//! `Service`, compared byte for byte with a plain reference model of the
+//! four tables written from `spec/behaviour.md` (and nothing of the crate).
+
+mod common;
+
+use std::cell::RefCell;
+
+use common::exceptions::mbap_frame;
+use common::requests::{bytes_from, request, Sizes};
+use common::{to_hex, Conn};
+use modbus_server::{
+    DataBank, EngineConfig, FixedStorage, HeapStorage, HeapStorageConfig, Instant, Service, Storage,
+};
+use proptest::prelude::*;
+
+/// The reference: four tables and the rules of behaviour.md, nothing else.
+#[derive(Debug, Clone, PartialEq)]
+struct Model {
+    coils: Vec<bool>,
+    d_inputs: Vec<bool>,
+    holding: Vec<u16>,
+    input: Vec<u16>,
+}
+
+const ILLEGAL_FUNCTION: u8 = 1;
+const ILLEGAL_ADDRESS: u8 = 2;
+const ILLEGAL_VALUE: u8 = 3;
+
+fn word(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
+}
+
+/// `address..address + count` inside a table of `size`.
+fn fits(size: usize, address: u16, count: usize) -> bool {
+    usize::from(address) + count <= size
+}
+
+impl Model {
+    /// Pseudo-random initial contents from `seed`, for tables of `sizes`.
+    fn new(sizes: Sizes, seed: u64) -> Model {
+        let bits = |n, s| bytes_from(s, n).into_iter().map(|b| b & 1 == 1).collect();
+        let words = |n, s| {
+            bytes_from(s, 2 * n)
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect()
+        };
+        Model {
+            coils: bits(sizes.coils, seed),
+            d_inputs: bits(sizes.d_inputs, seed ^ 1),
+            holding: words(sizes.holding, seed ^ 2),
+            input: words(sizes.input, seed ^ 3),
+        }
+    }
+
+    /// Loads the model's contents into a data bank with the local API.
+    fn load<S: Storage>(&self, bank: &mut DataBank<S>) {
+        bank.set_coils(0, &self.coils).unwrap();
+        bank.set_discrete_inputs(0, &self.d_inputs).unwrap();
+        bank.set_holding_registers(0, &self.holding).unwrap();
+        bank.set_input_registers(0, &self.input).unwrap();
+    }
+
+    /// Reads a data bank's contents back into a model of the same sizes.
+    fn read_back<S: Storage>(&self, bank: &DataBank<S>) -> Model {
+        let mut out = self.clone();
+        bank.get_coils(0, &mut out.coils).unwrap();
+        bank.get_discrete_inputs(0, &mut out.d_inputs).unwrap();
+        bank.get_holding_registers(0, &mut out.holding).unwrap();
+        bank.get_input_registers(0, &mut out.input).unwrap();
+        out
+    }
+
+    /// The response PDU to `pdu`.
+    fn respond(&mut self, pdu: &[u8]) -> Vec<u8> {
+        let function = pdu[0];
+        match self.serve(function, &pdu[1..]) {
+            Ok(response) => response,
+            Err(code) => vec![function | 0x80, code],
+        }
+    }
+
+    fn serve(&mut self, function: u8, data: &[u8]) -> Result<Vec<u8>, u8> {
+        let w = |at| word(data, at).ok_or(ILLEGAL_VALUE);
+        let echo = |n: usize| {
+            let mut out = vec![function];
+            out.extend_from_slice(&data[..n]);
+            out
+        };
+        match function {
+            0x01 | 0x02 => {
+                let (address, quantity) = (w(0)?, w(2)?);
+                if !(1..=2000).contains(&quantity) {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let table = if function == 1 {
+                    &self.coils
+                } else {
+                    &self.d_inputs
+                };
+                if !fits(table.len(), address, quantity.into()) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                let bits = &table[usize::from(address)..][..usize::from(quantity)];
+                let mut bytes = vec![0u8; bits.len().div_ceil(8)];
+                for (i, &bit) in bits.iter().enumerate() {
+                    if bit {
+                        bytes[i / 8] |= 1 << (i % 8);
+                    }
+                }
+                let mut out = vec![function, bytes.len() as u8];
+                out.extend(bytes);
+                Ok(out)
+            }
+            0x03 | 0x04 => {
+                let (address, quantity) = (w(0)?, w(2)?);
+                if !(1..=125).contains(&quantity) {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let table = if function == 3 {
+                    &self.holding
+                } else {
+                    &self.input
+                };
+                if !fits(table.len(), address, quantity.into()) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                let mut out = vec![function, (2 * quantity) as u8];
+                for v in &table[usize::from(address)..][..usize::from(quantity)] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+                Ok(out)
+            }
+            0x05 => {
+                let (address, value) = (w(0)?, w(2)?);
+                let on = match value {
+                    0xFF00 => true,
+                    0x0000 => false,
+                    _ => return Err(ILLEGAL_VALUE),
+                };
+                if !fits(self.coils.len(), address, 1) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                self.coils[usize::from(address)] = on;
+                Ok(echo(4))
+            }
+            0x06 => {
+                let (address, value) = (w(0)?, w(2)?);
+                if !fits(self.holding.len(), address, 1) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                self.holding[usize::from(address)] = value;
+                Ok(echo(4))
+            }
+            0x0F => {
+                let (address, quantity) = (w(0)?, w(2)?);
+                if !(1..=1968).contains(&quantity) {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let count = usize::from(*data.get(4).ok_or(ILLEGAL_VALUE)?);
+                if count < usize::from(quantity).div_ceil(8) || data.len() < 5 + count {
+                    return Err(ILLEGAL_VALUE);
+                }
+                if !fits(self.coils.len(), address, quantity.into()) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                for i in 0..usize::from(quantity) {
+                    self.coils[usize::from(address) + i] = data[5 + i / 8] >> (i % 8) & 1 == 1;
+                }
+                Ok(echo(4))
+            }
+            0x10 => {
+                let (address, quantity) = (w(0)?, w(2)?);
+                if !(1..=123).contains(&quantity) {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let count = usize::from(*data.get(4).ok_or(ILLEGAL_VALUE)?);
+                if count != 2 * usize::from(quantity) || data.len() < 5 + count {
+                    return Err(ILLEGAL_VALUE);
+                }
+                if !fits(self.holding.len(), address, quantity.into()) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                for i in 0..usize::from(quantity) {
+                    self.holding[usize::from(address) + i] = w(5 + 2 * i)?;
+                }
+                Ok(echo(4))
+            }
+            0x16 => {
+                let (address, and, or) = (w(0)?, w(2)?, w(4)?);
+                if !fits(self.holding.len(), address, 1) {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                let reg = &mut self.holding[usize::from(address)];
+                *reg = (*reg & and) | (or & !and);
+                Ok(echo(6))
+            }
+            0x17 => {
+                let (read_address, read_quantity) = (w(0)?, w(2)?);
+                let (write_address, write_quantity) = (w(4)?, w(6)?);
+                if !(1..=125).contains(&read_quantity) || !(1..=121).contains(&write_quantity) {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let count = usize::from(*data.get(8).ok_or(ILLEGAL_VALUE)?);
+                if count != 2 * usize::from(write_quantity) || data.len() < 9 + count {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let size = self.holding.len();
+                if !fits(size, read_address, read_quantity.into())
+                    || !fits(size, write_address, write_quantity.into())
+                {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                for i in 0..usize::from(write_quantity) {
+                    self.holding[usize::from(write_address) + i] = w(9 + 2 * i)?;
+                }
+                let mut out = vec![function, (2 * read_quantity) as u8];
+                for v in &self.holding[usize::from(read_address)..][..usize::from(read_quantity)] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+                Ok(out)
+            }
+            0x2B => {
+                // No device identification is configured in this model.
+                let mei = *data.first().ok_or(ILLEGAL_VALUE)?;
+                if mei != 0x0E {
+                    return Err(ILLEGAL_ADDRESS);
+                }
+                let code = *data.get(1).ok_or(ILLEGAL_VALUE)?;
+                data.get(2).ok_or(ILLEGAL_VALUE)?;
+                if !(1..=4).contains(&code) {
+                    return Err(ILLEGAL_VALUE);
+                }
+                Err(ILLEGAL_ADDRESS)
+            }
+            _ => Err(ILLEGAL_FUNCTION),
+        }
+    }
+}
+
+/// Runs `requests` one by one through a fresh engine over `service` and
+/// compares each response, then the final tables, with the model.
+fn check<S: Storage>(
+    service: Service<S>,
+    mut model: Model,
+    requests: &[(u16, u8, Vec<u8>)],
+) -> Result<(), TestCaseError> {
+    let shared = RefCell::new(service);
+    model.load(&mut shared.borrow_mut().data_bank);
+    let mut conn: Conn<260, 260> = Conn::new(EngineConfig::default());
+    for (i, (tid, unit, pdu)) in requests.iter().enumerate() {
+        let expected = mbap_frame(*tid, *unit, &model.respond(pdu));
+        conn.feed(&shared, &mbap_frame(*tid, *unit, pdu), Instant::ZERO);
+        prop_assert_eq!(conn.closed, None);
+        let sent = conn.take_sent();
+        prop_assert!(
+            sent == expected,
+            "request {} {}\n  actual:   {}\n  expected: {}",
+            i,
+            to_hex(pdu),
+            to_hex(&sent),
+            to_hex(&expected)
+        );
+    }
+    let after = model.read_back(&shared.borrow().data_bank);
+    prop_assert!(
+        after == model,
+        "tables differ from the model after the sequence"
+    );
+    Ok(())
+}
+
+/// Table sizes for heap storage: empty, tiny, odd, and the full 0x10000.
+fn heap_size() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(0usize), 1usize..=20, Just(1000), Just(0x10000)]
+}
+
+/// The tables of the FixedStorage test: 16 coils, 24 inputs, 20 + 10 registers.
+type Small = FixedStorage<2, 3, 20, 10>;
+const SMALL: Sizes = Sizes {
+    coils: 16,
+    d_inputs: 24,
+    holding: 20,
+    input: 10,
+};
+
+fn sized_requests(sizes: Sizes) -> impl Strategy<Value = Vec<(u16, u8, Vec<u8>)>> {
+    proptest::collection::vec(request(sizes), 1..40)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Heap tables of random sizes.
+    #[test]
+    fn heap_storage_matches_model(
+        (sizes, requests) in (heap_size(), heap_size(), heap_size(), heap_size())
+            .prop_map(|(coils, d_inputs, holding, input)| Sizes { coils, d_inputs, holding, input })
+            .prop_flat_map(|sizes| (Just(sizes), sized_requests(sizes))),
+        seed in any::<u64>(),
+    ) {
+        let config = HeapStorageConfig {
+            coils_size: sizes.coils,
+            d_inputs_size: sizes.d_inputs,
+            h_regs_size: sizes.holding,
+            i_regs_size: sizes.input,
+            ..HeapStorageConfig::default()
+        };
+        let bank = DataBank::new(HeapStorage::new(config).unwrap());
+        check(Service::new(bank), Model::new(sizes, seed), &requests)?;
+    }
+
+    /// Small fixed tables: most ranges hit an edge (exception 2).
+    #[test]
+    fn fixed_storage_matches_model(requests in sized_requests(SMALL), seed in any::<u64>()) {
+        check(Service::new(DataBank::new(Small::new())), Model::new(SMALL, seed), &requests)?;
+    }
+}
