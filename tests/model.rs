@@ -290,7 +290,7 @@ fn sized_requests(sizes: Sizes) -> impl Strategy<Value = Vec<(u16, u8, Vec<u8>)>
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Heap tables of random sizes.
     #[test]
