@@ -32,7 +32,10 @@ impl ServerProcess {
         // EOF (the child failed and exited) ends the read: no hang.
         let ready = BufReader::new(stdout).read_line(&mut line);
         let port = match ready {
-            Ok(_) => line.trim().strip_prefix("READY ").and_then(|p| p.parse::<u16>().ok()),
+            Ok(_) => line
+                .trim()
+                .strip_prefix("READY ")
+                .and_then(|p| p.parse::<u16>().ok()),
             Err(_) => None,
         };
         let Some(port) = port else {
@@ -40,7 +43,11 @@ impl ServerProcess {
             let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
             return Err(format!("{} server did not start ({status})", kind.name()));
         };
-        Ok(ServerProcess { child, _stdin: stdin, addr: SocketAddr::from(([127, 0, 0, 1], port)) })
+        Ok(ServerProcess {
+            child,
+            _stdin: stdin,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -90,7 +97,10 @@ pub fn memory_kib(pid: u32) -> Result<Memory, String> {
             .and_then(|kib| kib.parse::<u64>().ok())
             .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
     };
-    Ok(Memory { peak_kib: field("VmHWM:")?, current_kib: field("VmRSS:")? })
+    Ok(Memory {
+        peak_kib: field("VmHWM:")?,
+        current_kib: field("VmRSS:")?,
+    })
 }
 
 #[cfg(test)]

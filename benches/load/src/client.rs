@@ -77,7 +77,9 @@ pub async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
         .await
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
     Ok(stream)
 }
 
@@ -142,7 +144,13 @@ pub async fn run(addr: SocketAddr, load: Load) -> Outcome {
             }
         }
     }
-    Outcome { completed, errors, elapsed: start.elapsed(), latency, first_error }
+    Outcome {
+        completed,
+        errors,
+        elapsed: start.elapsed(),
+        latency,
+        first_error,
+    }
 }
 
 /// Latency histogram in nanoseconds, 1 µs .. 60 s, 3 significant digits.
@@ -200,15 +208,24 @@ impl Connection {
         match self.load.op {
             Op::ReadHolding => Request::ReadSeeded { addr: read_addr },
             Op::ReadCoils => Request::ReadCoils { addr: read_addr },
-            Op::WriteHolding => Request::Write { addr: write_addr, values: values() },
+            Op::WriteHolding => Request::Write {
+                addr: write_addr,
+                values: values(),
+            },
             Op::Mixed => match self.last_write.take() {
                 // Requests of one connection are answered in order, so the
                 // read sees exactly the write sent just before it.
-                Some(values) => Request::ReadBack { addr: write_addr, values },
+                Some(values) => Request::ReadBack {
+                    addr: write_addr,
+                    values,
+                },
                 None => {
                     let values = values();
                     self.last_write = Some(values);
-                    Request::Write { addr: write_addr, values }
+                    Request::Write {
+                        addr: write_addr,
+                        values,
+                    }
                 }
             },
         }
@@ -236,9 +253,16 @@ impl Connection {
                     let request = self.next_request();
                     tid = tid.wrapping_add(1);
                     request.encode(tid, &mut out);
-                    in_flight.push_back(Pending { tid, expected: request.expected(), sent: now });
+                    in_flight.push_back(Pending {
+                        tid,
+                        expected: request.expected(),
+                        sent: now,
+                    });
                 }
-                stream.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+                stream
+                    .write_all(&out)
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
                 out.clear();
             }
             if in_flight.is_empty() {
@@ -273,7 +297,9 @@ impl Connection {
             self.fail(format!("unexpected transaction id {tid}"));
             return;
         };
-        let Some(pending) = in_flight.remove(position) else { return };
+        let Some(pending) = in_flight.remove(position) else {
+            return;
+        };
         match proto::check_response(frame, &pending.expected) {
             Ok(()) => {
                 self.completed += 1;

@@ -40,7 +40,11 @@ impl IdleOutcome {
 
     /// Server memory per connection once each has served a request, bytes.
     pub fn bytes_per_used_connection(&self) -> f64 {
-        per_connection(self.rss_before_kib, self.rss_after_request_kib, self.connections)
+        per_connection(
+            self.rss_before_kib,
+            self.rss_after_request_kib,
+            self.connections,
+        )
     }
 }
 
@@ -83,7 +87,10 @@ pub async fn run(server: &ServerProcess, connections: usize) -> Result<IdleOutco
     let answer_start = Instant::now();
     let mut set = JoinSet::new();
     for (i, stream) in streams.into_iter().enumerate() {
-        set.spawn(one_request(stream, (i % usize::from(proto::READ_REGION)) as u16));
+        set.spawn(one_request(
+            stream,
+            (i % usize::from(proto::READ_REGION)) as u16,
+        ));
     }
     let mut answered = 0;
     let mut kept = Vec::with_capacity(connections);
@@ -139,7 +146,10 @@ async fn one_request(mut stream: TcpStream, addr: u16) -> Result<TcpStream, Stri
     let request = Request::ReadSeeded { addr };
     let mut out = Vec::new();
     request.encode(1, &mut out);
-    stream.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = [0u8; proto::MAX_ADU];
     let mut filled = 0;
     let deadline = Instant::now() + client::RESPONSE_TIMEOUT;

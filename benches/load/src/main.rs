@@ -54,7 +54,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         match arg.as_str() {
             "--quick" => o.quick = true,
             "--duration-ms" => {
-                let ms: u64 = value(arg)?.parse().map_err(|e| format!("--duration-ms: {e}"))?;
+                let ms: u64 = value(arg)?
+                    .parse()
+                    .map_err(|e| format!("--duration-ms: {e}"))?;
                 o.duration = Duration::from_millis(ms.max(1));
                 duration_set = true;
             }
@@ -69,8 +71,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 idle_set = true;
             }
             "--client-threads" => {
-                o.client_threads =
-                    value(arg)?.parse().map_err(|e| format!("--client-threads: {e}"))?;
+                o.client_threads = value(arg)?
+                    .parse()
+                    .map_err(|e| format!("--client-threads: {e}"))?;
             }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -207,7 +210,11 @@ async fn bench(o: &Options) -> usize {
                     failures += 1;
                 }
             }
-            results.push(PointResult { load, kind, outcome });
+            results.push(PointResult {
+                load,
+                kind,
+                outcome,
+            });
         }
     }
 
@@ -245,7 +252,9 @@ async fn bench(o: &Options) -> usize {
         "\nLoopback, {} ms per point, client: {} tokio worker thread(s), {} core(s).\n",
         o.duration.as_millis(),
         o.client_threads,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
     println!("{}", report::load_table(&results));
     if !idle_results.is_empty() {

@@ -38,7 +38,7 @@ pub fn seed_register(addr: u16) -> u16 {
 
 /// Initial value of coil `addr` on every server.
 pub fn seed_coil(addr: u16) -> bool {
-    addr % 3 == 0
+    addr.is_multiple_of(3)
 }
 
 /// What one request asks for; enough to build it and to predict its answer.
@@ -49,9 +49,15 @@ pub enum Request {
     /// FC 1 over the read region: the answer is the seed pattern.
     ReadCoils { addr: u16 },
     /// FC 16 of `values` at `addr`.
-    Write { addr: u16, values: [u16; REGS_PER_REQUEST as usize] },
+    Write {
+        addr: u16,
+        values: [u16; REGS_PER_REQUEST as usize],
+    },
     /// FC 3 at `addr` expecting `values` (the previous write's read-back).
-    ReadBack { addr: u16, values: [u16; REGS_PER_REQUEST as usize] },
+    ReadBack {
+        addr: u16,
+        values: [u16; REGS_PER_REQUEST as usize],
+    },
 }
 
 /// The expected response PDU (function code onwards), kept inline: at most
@@ -107,7 +113,10 @@ impl Request {
 
     /// The response PDU a correct server sends back.
     pub fn expected(&self) -> Expected {
-        let mut e = Expected { pdu: [0; 32], len: 0 };
+        let mut e = Expected {
+            pdu: [0; 32],
+            len: 0,
+        };
         match *self {
             Request::ReadSeeded { addr } => {
                 e.push(&[FC_READ_HOLDING, (REGS_PER_REQUEST * 2) as u8]);
@@ -153,7 +162,10 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, String> {
     if buf.len() < MBAP_LEN {
         return Ok(None);
     }
-    let length = usize::from(u16::from_be_bytes([buf[LENGTH_FIELD], buf[LENGTH_FIELD + 1]]));
+    let length = usize::from(u16::from_be_bytes([
+        buf[LENGTH_FIELD],
+        buf[LENGTH_FIELD + 1],
+    ]));
     let total = 6 + length;
     if length < 2 || total > MAX_ADU {
         return Err(format!("MBAP length field {length} out of range"));
@@ -178,10 +190,18 @@ pub fn check_response(frame: &[u8], expected: &Expected) -> Result<(), String> {
     }
     let want = expected.pdu();
     if pdu.first() != want.first() {
-        return Err(format!("function code {:02x?}, expected {:02x}", pdu.first(), want[0]));
+        return Err(format!(
+            "function code {:02x?}, expected {:02x}",
+            pdu.first(),
+            want[0]
+        ));
     }
     if pdu.len() != want.len() {
-        return Err(format!("PDU of {} bytes, expected {}", pdu.len(), want.len()));
+        return Err(format!(
+            "PDU of {} bytes, expected {}",
+            pdu.len(),
+            want.len()
+        ));
     }
     if pdu != want {
         return Err(format!("PDU {pdu:02x?}, expected {want:02x?}"));
@@ -206,7 +226,10 @@ mod tests {
     #[test]
     fn write_request_length_and_echo() {
         let mut out = Vec::new();
-        let r = Request::Write { addr: 10_000, values: [7; 10] };
+        let r = Request::Write {
+            addr: 10_000,
+            values: [7; 10],
+        };
         r.encode(5, &mut out);
         assert_eq!(out.len(), MBAP_LEN + 6 + 20);
         assert_eq!(frame_len(&out), Ok(Some(out.len())));

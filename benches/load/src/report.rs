@@ -23,7 +23,12 @@ pub struct IdleResult {
 }
 
 fn point_label(load: &Load) -> String {
-    format!("{} conn x depth {}, {}", load.connections, load.depth, load.op.label())
+    format!(
+        "{} conn x depth {}, {}",
+        load.connections,
+        load.depth,
+        load.op.label()
+    )
 }
 
 fn same_point(a: &Load, b: &Load) -> bool {
@@ -82,7 +87,11 @@ pub fn load_table(results: &[PointResult]) -> String {
                 );
             }
             Err(reason) => {
-                let _ = writeln!(s, "| {label} | {} | not run: {reason} | | | | | | |", r.kind.name());
+                let _ = writeln!(
+                    s,
+                    "| {label} | {} | not run: {reason} | | | | | | |",
+                    r.kind.name()
+                );
             }
         }
     }

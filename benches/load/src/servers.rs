@@ -107,12 +107,17 @@ mod echo {
     use tokio::net::{TcpListener, TcpStream};
 
     pub async fn serve(addr: SocketAddr) -> Result<(), String> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| format!("bind: {e}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("bind: {e}"))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        let canned = Arc::new(Canned::new());
+        let canned = Arc::new(Canned::new(proto::seed_register));
         announce(port);
         loop {
-            let (stream, _) = listener.accept().await.map_err(|e| format!("accept: {e}"))?;
+            let (stream, _) = listener
+                .accept()
+                .await
+                .map_err(|e| format!("accept: {e}"))?;
             let _ = stream.set_nodelay(true);
             let canned = canned.clone();
             tokio::spawn(async move {
@@ -123,19 +128,21 @@ mod echo {
 
     /// Every response PDU the benchmark can ask for, built once: reads of
     /// the seeded region by start address, and the write acknowledgement.
-    struct Canned {
+    pub(super) struct Canned {
         registers: Vec<Vec<u8>>,
         coils: Vec<Vec<u8>>,
     }
 
     impl Canned {
-        fn new() -> Self {
+        /// Register reads answer `register(addr)`: [`proto::seed_register`]
+        /// for the benchmark, anything else to test the client's checks.
+        pub(super) fn new(register: fn(u16) -> u16) -> Self {
             let span = proto::READ_REGION + proto::REGS_PER_REQUEST;
             let registers = (0..span)
                 .map(|addr| {
                     let mut pdu = vec![proto::FC_READ_HOLDING, (proto::REGS_PER_REQUEST * 2) as u8];
                     for i in 0..proto::REGS_PER_REQUEST {
-                        pdu.extend_from_slice(&proto::seed_register(addr + i).to_be_bytes());
+                        pdu.extend_from_slice(&register(addr + i).to_be_bytes());
                     }
                     pdu
                 })
@@ -180,7 +187,7 @@ mod echo {
         }
     }
 
-    async fn connection(mut stream: TcpStream, canned: &Canned) -> std::io::Result<()> {
+    pub(super) async fn connection(mut stream: TcpStream, canned: &Canned) -> std::io::Result<()> {
         let mut buf = vec![0u8; 8192];
         let mut filled = 0;
         let mut out = Vec::with_capacity(8192);
@@ -253,9 +260,9 @@ mod reference {
 
     fn handle(t: &mut Tables, request: Request<'_>) -> Result<Response, ExceptionCode> {
         match request {
-            Request::ReadCoils(addr, n) => {
-                Ok(Response::ReadCoils(t.coils[range(addr, usize::from(n))?].to_vec()))
-            }
+            Request::ReadCoils(addr, n) => Ok(Response::ReadCoils(
+                t.coils[range(addr, usize::from(n))?].to_vec(),
+            )),
             Request::ReadHoldingRegisters(addr, n) => Ok(Response::ReadHoldingRegisters(
                 t.holding[range(addr, usize::from(n))?].to_vec(),
             )),
@@ -269,8 +276,9 @@ mod reference {
     }
 
     pub async fn serve(addr: SocketAddr) -> Result<(), String> {
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("bind: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("bind: {e}"))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let tables = Tables {
             coils: (0..TABLE).map(|a| proto::seed_coil(a as u16)).collect(),
@@ -290,15 +298,112 @@ mod reference {
     }
 }
 
-/// modbus-server's own `ModbusServer` on smol and on async-std.
+/// modbus-server's own `ModbusServer` on smol and on async-std, with the
+/// default heap tables (0x10000 entries each, like the spec's DataBank).
 mod ours {
     use super::*;
+    use modbus_server::runtimes::{self, ServerConfig};
+    use modbus_server::{DataBank, Service};
 
-    pub fn serve_smol(_addr: SocketAddr) -> Result<(), String> {
-        Err("TODO: modbus_server::runtimes::smol not wired in yet".into())
+    /// The idle test holds 1000 connections at once; the default limit is 1024.
+    const MAX_CONNECTIONS: usize = 4096;
+
+    fn config(addr: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            no_block: true,
+            max_connections: MAX_CONNECTIONS,
+            ..ServerConfig::default()
+        }
     }
 
-    pub fn serve_async_std(_addr: SocketAddr) -> Result<(), String> {
-        Err("TODO: modbus_server::runtimes::async_std not wired in yet".into())
+    fn seeded_service() -> Result<Service<modbus_server::HeapStorage>, String> {
+        let mut bank = DataBank::default();
+        let registers: Vec<u16> = (0..=u16::MAX).map(proto::seed_register).collect();
+        let coils: Vec<bool> = (0..=u16::MAX).map(proto::seed_coil).collect();
+        bank.set_holding_registers(0, &registers)
+            .map_err(|e| format!("seed: {e:?}"))?;
+        bank.set_coils(0, &coils)
+            .map_err(|e| format!("seed: {e:?}"))?;
+        Ok(Service::new(bank))
+    }
+
+    /// Serves in the background; this thread only waits for the stdin
+    /// watcher to end the process.
+    fn park_forever() -> ! {
+        loop {
+            std::thread::park();
+        }
+    }
+
+    pub fn serve_smol(addr: SocketAddr) -> Result<(), String> {
+        let server = runtimes::smol::ModbusServer::new(config(addr), seeded_service()?);
+        server.start().map_err(|e| format!("start: {e}"))?;
+        announce(server.local_addr().ok_or("not running after start")?.port());
+        park_forever()
+    }
+
+    pub fn serve_async_std(addr: SocketAddr) -> Result<(), String> {
+        let server = runtimes::async_std::ModbusServer::new(config(addr), seeded_service()?);
+        server.start().map_err(|e| format!("start: {e}"))?;
+        announce(server.local_addr().ok_or("not running after start")?.port());
+        park_forever()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{self, Load, Op};
+    use std::time::Duration;
+
+    /// Runs the client for a moment against an echo server whose register
+    /// reads answer `register(addr)`.
+    async fn against_echo(register: fn(u16) -> u16, op: Op) -> client::Outcome {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let canned = Arc::new(echo::Canned::new(register));
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let canned = canned.clone();
+                tokio::spawn(async move {
+                    let _ = echo::connection(stream, &canned).await;
+                });
+            }
+        });
+        let load = Load {
+            connections: 2,
+            depth: 4,
+            op,
+            duration: Duration::from_millis(100),
+        };
+        let outcome = client::run(addr, load).await;
+        server.abort();
+        outcome
+    }
+
+    #[tokio::test]
+    async fn correct_answers_pass_every_check() {
+        for op in [Op::ReadHolding, Op::WriteHolding, Op::ReadCoils] {
+            let out = against_echo(proto::seed_register, op).await;
+            assert_eq!(out.errors, 0, "{op:?}: {:?}", out.first_error);
+            assert!(out.completed > 0, "{op:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_wrong_register_value_is_an_error() {
+        let out = against_echo(|a| proto::seed_register(a) ^ 0x0100, Op::ReadHolding).await;
+        assert_eq!(out.completed, 0);
+        assert!(out.errors > 0);
+        assert!(out.first_error.unwrap().contains("expected"));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_forgets_writes_fails_the_read_back() {
+        // The echo limit keeps no tables: reading back returns the seed.
+        let out = against_echo(proto::seed_register, Op::Mixed).await;
+        assert!(out.errors > 0);
     }
 }
