@@ -134,7 +134,11 @@ fn check_responses(sent: &[u8], requests: &[&[u8]]) {
         if pdu[0] == function | 0x80 {
             // An exception: the request's function with bit 0x80, one code.
             assert_eq!(pdu.len(), 2, "exception length");
-            assert!((1..=0x0B).contains(&pdu[1]), "exception code {:02X}", pdu[1]);
+            assert!(
+                (1..=0x0B).contains(&pdu[1]),
+                "exception code {:02X}",
+                pdu[1]
+            );
             if let Err(code) = parsed {
                 assert_eq!(pdu[1], u8::from(code), "the parser's exception is sent");
             }
@@ -144,7 +148,10 @@ fn check_responses(sent: &[u8], requests: &[&[u8]]) {
         }
         rest = &rest[len..];
     }
-    assert!(rest.is_empty(), "bytes after the last response: {rest:02X?}");
+    assert!(
+        rest.is_empty(),
+        "bytes after the last response: {rest:02X?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -155,7 +162,9 @@ fuzz_target!(|data: &[u8]| {
     let (sizes, stream) = data.split_at(k);
     let mut index = 0usize;
     let mut fuzzed_sizes = || {
-        let size = sizes.get(index % sizes.len().max(1)).map_or(usize::MAX, |&s| usize::from(s) + 1);
+        let size = sizes
+            .get(index % sizes.len().max(1))
+            .map_or(usize::MAX, |&s| usize::from(s) + 1);
         index += 1;
         size
     };
@@ -170,7 +179,11 @@ fuzz_target!(|data: &[u8]| {
     let heap = heap_service();
     let small_reads = run::<260, 260, _>(&heap, stream, &mut fuzzed_sizes);
     check_responses(&small_reads.sent, &requests);
-    assert_eq!(small_reads.closed.is_some(), broken, "closed iff a header is broken");
+    assert_eq!(
+        small_reads.closed.is_some(),
+        broken,
+        "closed iff a header is broken"
+    );
 
     // The same requests in one large read with large buffers: the same bytes.
     let heap2 = heap_service();

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(total <= data.len());
             assert_eq!(frame.pdu(), &data[HEADER_LEN..total]);
             assert_eq!(frame.unit_id(), data[6]);
-            assert_eq!(frame.transaction_id(), u16::from_be_bytes([data[0], data[1]]));
+            assert_eq!(
+                frame.transaction_id(),
+                u16::from_be_bytes([data[0], data[1]])
+            );
             check_parse(frame.pdu());
         }
         Ok(None) => assert_eq!(len, Ok(None)),
