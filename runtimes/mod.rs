@@ -13,3 +13,15 @@ pub mod io;
 #[cfg(feature = "embedded-io")]
 pub mod embedded_io;
 
+#[cfg(feature = "_desktop")]
+mod server;
+#[cfg(feature = "_desktop")]
+pub use server::{
+    ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime, ServerConfig,
+    ServerError,
+};
+
+#[cfg(feature = "async-std")]
+pub mod async_std;
+#[cfg(feature = "smol")]
+pub mod smol;
