@@ -49,7 +49,7 @@ fn address(size: usize, count: u16) -> BoxedStrategy<u16> {
     let edge = move |delta: i64| (size - i64::from(count) + delta).clamp(0, 0xFFFF) as u16;
     prop_oneof![
         4 => (0..=size.clamp(0, 0xFFFF)).prop_map(|a| a as u16),
-        2 => (-1i64..=1).prop_map(move |d| edge(d)),
+        2 => (-1i64..=1).prop_map(edge),
         1 => any::<u16>(),
     ]
     .boxed()
