@@ -56,10 +56,8 @@ impl Runtime for Smol {
         smol::spawn(future).detach();
     }
 
-    fn sleep_until(deadline: std::time::Instant) -> impl Future<Output = ()> + Send {
-        async move {
-            smol::Timer::at(deadline).await;
-        }
+    async fn sleep_until(deadline: std::time::Instant) {
+        smol::Timer::at(deadline).await;
     }
 
     fn block_on<T>(future: impl Future<Output = T>) -> T {

@@ -152,6 +152,7 @@ impl DeviceIdentification {
         let mut entries = Entries::new();
         for id in [VENDOR_NAME, PRODUCT_CODE, MAJOR_MINOR_REVISION] {
             // Capacity is at least 3: cannot fail.
+            #[allow(clippy::let_unit_value)]
             let _ = entries.push(Entry {
                 id,
                 start: 0,
