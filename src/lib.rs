@@ -85,6 +85,11 @@ pub use storage::{HeapStorage, HeapStorageConfig, TableTooLarge};
 pub use time::Instant;
 pub use wire::{ExceptionCode, FunctionCode};
 
+/// The README's examples, compiled as doc tests.
+#[cfg(all(doctest, feature = "async-std"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(feature = "_io")]
 #[path = "../runtimes/mod.rs"]
 pub mod runtimes;
