@@ -20,7 +20,10 @@ const ACCEPT_TIMEOUT: Duration = Duration::from_secs(20);
 const SETTLE: Duration = Duration::from_millis(300);
 
 pub struct IdleOutcome {
+    pub server: std::net::SocketAddr,
     pub connections: usize,
+    /// Until every client connect() returned (the kernel queued them all).
+    pub connect_time: Duration,
     /// Until the server held every socket (its fd count), from the first connect.
     pub accept_time: Option<Duration>,
     pub rss_before_kib: u64,
@@ -71,6 +74,7 @@ pub async fn run(server: &ServerProcess, connections: usize) -> Result<IdleOutco
         collect(Some(joined), &mut streams, &mut first_error);
     }
 
+    let connect_time = start.elapsed();
     // connect() returns once the kernel queued the connection; the server
     // has accepted it when the socket shows up among its descriptors.
     let mut accept_time = None;
@@ -113,7 +117,9 @@ pub async fn run(server: &ServerProcess, connections: usize) -> Result<IdleOutco
     let rss_after_request_kib = server.memory_kib()?.current_kib;
     drop(kept);
     Ok(IdleOutcome {
+        server: addr,
         connections,
+        connect_time,
         accept_time,
         rss_before_kib,
         rss_idle_kib,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
-//!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--client-threads N]
+//!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--idle-only] [--client-threads N]
 //! modbus-load serve <smol|async-std|echo-limit|tokio-modbus> <port>   (internal)
 //! ```
 //!
@@ -34,9 +34,10 @@ struct Options {
     servers: Vec<Kind>,
     idle: usize,
     client_threads: usize,
+    idle_only: bool,
 }
 
-const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--client-threads N]\n       modbus-load serve <kind> <port>";
+const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--client-threads N]\n       modbus-load serve <kind> <port>";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -45,6 +46,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         servers: Kind::ALL.to_vec(),
         idle: 1000,
         client_threads: 1,
+        idle_only: false,
     };
     let mut duration_set = false;
     let mut idle_set = false;
@@ -53,6 +55,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--quick" => o.quick = true,
+            "--idle-only" => o.idle_only = true,
             "--duration-ms" => {
                 let ms: u64 = value(arg)?
                     .parse()
@@ -90,6 +93,9 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// The points of the run: the brief's matrix, or the smoke subset.
 fn points(o: &Options) -> Vec<Load> {
+    if o.idle_only {
+        return Vec::new();
+    }
     let shapes: &[(usize, usize)] = if o.quick {
         &[(1, 1), (4, 16), (16, 1)]
     } else {
@@ -225,9 +231,11 @@ async fn bench(o: &Options) -> usize {
             match &outcome {
                 Ok(i) => {
                     eprintln!(
-                        "{:>12} idle {}: accepted after {:?}, {:.0} B/conn, answered {}",
+                        "{:>12} idle {} ({}): connected after {:?}, accepted after {:?}, {:.0} B/conn, answered {}",
                         kind.name(),
                         i.connections,
+                        i.server,
+                        i.connect_time,
                         i.accept_time,
                         i.bytes_per_connection(),
                         i.answered

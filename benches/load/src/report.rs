@@ -102,9 +102,9 @@ pub fn load_table(results: &[PointResult]) -> String {
 pub fn idle_table(results: &[IdleResult]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| server | idle conns | all accepted after ms | RSS before MiB | per idle conn KiB | per conn after 1 request KiB | answered | answer all ms |\n",
+        "| server | idle conns | all connected after ms | all accepted after ms | RSS before MiB | per idle conn KiB | per conn after 1 request KiB | answered | answer all ms |\n",
     );
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         match &r.outcome {
             Ok(o) => {
@@ -114,9 +114,10 @@ pub fn idle_table(results: &[IdleResult]) -> String {
                     .unwrap_or_else(|| "not all".into());
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {accepted} | {:.1} | {:.1} | {:.1} | {}/{} | {:.1} |",
+                    "| {} | {} | {:.1} | {accepted} | {:.1} | {:.1} | {:.1} | {}/{} | {:.1} |",
                     r.kind.name(),
                     o.connections,
+                    o.connect_time.as_secs_f64() * 1000.0,
                     o.rss_before_kib as f64 / 1024.0,
                     o.bytes_per_connection() / 1024.0,
                     o.bytes_per_used_connection() / 1024.0,
@@ -126,7 +127,7 @@ pub fn idle_table(results: &[IdleResult]) -> String {
                 );
             }
             Err(reason) => {
-                let _ = writeln!(s, "| {} | not run: {reason} | | | | | | |", r.kind.name());
+                let _ = writeln!(s, "| {} | not run: {reason} | | | | | | | |", r.kind.name());
             }
         }
     }
