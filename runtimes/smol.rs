@@ -1,7 +1,9 @@
 //! The spec's `ModbusServer` on smol (feature `smol`).
 //!
-//! Connections run on smol's global executor (`SMOL_THREADS` sets its
-//! thread count).
+//! Connections run on an executor of this module with one thread per
+//! available core (smol's own global executor has one thread unless
+//! `SMOL_THREADS` is set before its first use, which a library cannot
+//! rely on).
 //!
 //! ```no_run
 //! use modbus_server::runtimes::smol::ModbusServer;
@@ -19,6 +21,7 @@
 use core::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::sync::OnceLock;
 
 use super::server::Runtime;
 
@@ -53,7 +56,7 @@ impl Runtime for Smol {
     }
 
     fn spawn(future: impl Future<Output = ()> + Send + 'static) {
-        smol::spawn(future).detach();
+        executor().spawn(future).detach();
     }
 
     async fn sleep_until(deadline: std::time::Instant) {
@@ -63,4 +66,20 @@ impl Runtime for Smol {
     fn block_on<T>(future: impl Future<Output = T>) -> T {
         smol::block_on(future)
     }
+}
+
+/// The executor connections run on, with one thread per available core,
+/// started at first use and kept for the life of the process.
+fn executor() -> &'static smol::Executor<'static> {
+    static EXECUTOR: OnceLock<smol::Executor<'static>> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for i in 0..threads {
+            // A thread that cannot start leaves the others to do the work.
+            let _ = std::thread::Builder::new()
+                .name(std::format!("modbus-smol-{i}"))
+                .spawn(|| smol::block_on(executor().run(core::future::pending::<()>())));
+        }
+        smol::Executor::new()
+    })
 }
