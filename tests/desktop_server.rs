@@ -186,6 +186,11 @@ fn max_connections_refuse<R: Runtime>() {
         c.closed_within(Duration::from_secs(2)),
         "third connection closed"
     );
+    // The event follows the close: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while refused.lock().unwrap().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(*refused.lock().unwrap(), [c_addr]);
     a.read_holding(0, 1).unwrap();
     b.read_holding(0, 1).unwrap();
