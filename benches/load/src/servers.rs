@@ -54,6 +54,8 @@ impl Kind {
 
 /// Worker threads of the tokio servers (the machine has 2 cores).
 const TOKIO_WORKERS: usize = 2;
+/// Listen backlog of the tokio servers, as modbus-server's default.
+const BACKLOG: u32 = 1024;
 
 /// Entry point of the `serve` subcommand.
 pub fn serve(kind: Kind, port: u16) -> Result<(), String> {
@@ -73,6 +75,20 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))
+}
+
+/// Binds a tokio listener with the backlog modbus-server uses (1024).
+/// tokio's `TcpListener::bind` listens with 128, which overflows under the
+/// idle test's burst of connects and costs 1 s SYN retransmissions: a
+/// setting, not a property of the server, so both tokio servers get 1024.
+fn tokio_listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    let bind = || {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(BACKLOG)
+    };
+    bind().map_err(|e: std::io::Error| format!("bind {addr}: {e}"))
 }
 
 /// Tells the parent which port is served.
@@ -104,12 +120,10 @@ fn exit_when_parent_goes() {
 mod echo {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
 
     pub async fn serve(addr: SocketAddr) -> Result<(), String> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("bind: {e}"))?;
+        let listener = tokio_listen(addr)?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let canned = Arc::new(Canned::new(proto::seed_register));
         announce(port);
@@ -276,9 +290,7 @@ mod reference {
     }
 
     pub async fn serve(addr: SocketAddr) -> Result<(), String> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("bind: {e}"))?;
+        let listener = tokio_listen(addr)?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let tables = Tables {
             coils: (0..TABLE).map(|a| proto::seed_coil(a as u16)).collect(),
