@@ -24,7 +24,7 @@ use embassy_stm32::rng::Rng;
 use embassy_stm32::time::Hertz;
 use embassy_stm32::{bind_interrupts, eth, peripherals, rng};
 use embassy_time::{Duration, Timer};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 use {defmt_rtt as _, panic_probe as _};
 
 #[cfg(not(feature = "no-modbus"))]
@@ -164,11 +164,15 @@ async fn ticker_task() -> ! {
 #[embassy_executor::task(pool_size = SOCKETS)]
 async fn socket_task(stack: Stack<'static>, id: usize) -> ! {
     // The socket buffers are statics (not part of this task's future), so
-    // the task pool's size in the map file is the per-connection state alone.
-    static RX: [StaticCell<[u8; SOCKET_BUFFER]>; SOCKETS] = [const { StaticCell::new() }; SOCKETS];
-    static TX: [StaticCell<[u8; SOCKET_BUFFER]>; SOCKETS] = [const { StaticCell::new() }; SOCKETS];
-    let rx = RX[id].init([0; SOCKET_BUFFER]);
-    let tx = TX[id].init([0; SOCKET_BUFFER]);
+    // the task pool's size in the symbol table is the per-connection state
+    // alone. `ConstStaticCell` puts them in .bss: no 1 KiB copy on the stack.
+    // `id` is below SOCKETS (main spawns ids 0..SOCKETS) and each is taken once.
+    static RX: [ConstStaticCell<[u8; SOCKET_BUFFER]>; SOCKETS] =
+        [const { ConstStaticCell::new([0; SOCKET_BUFFER]) }; SOCKETS];
+    static TX: [ConstStaticCell<[u8; SOCKET_BUFFER]>; SOCKETS] =
+        [const { ConstStaticCell::new([0; SOCKET_BUFFER]) }; SOCKETS];
+    let rx = RX[id].take();
+    let tx = TX[id].take();
     let mut socket = TcpSocket::new(stack, rx, tx);
     // Keepalive probes let a dead client's connection time out even if the
     // engine's idle timeout is disabled.
