@@ -4,7 +4,9 @@
 //! timed repetitions, and the median in ns per request.
 //!
 //! Run: `cargo bench --bench engine` (optionally a filter substring, e.g.
-//! `cargo bench --bench engine -- "FC3 x10"`).
+//! `cargo bench --bench engine -- "FC3 x10"`). For instruction-level
+//! profiles (`valgrind --tool=callgrind`), `ENGINE_BENCH_ITERS=N` replaces
+//! the timed repetitions with one run of exactly N requests per case.
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -79,8 +81,15 @@ fn round_trip<X: Respond>(
     }
 }
 
-/// Median ns per request over `REPETITIONS` timed runs.
-fn measure<S: Storage>(storage: S, case: &Case) -> f64 {
+/// Nanoseconds per request over the timed repetitions. The minimum shows
+/// how much the median suffers from other load on the machine.
+struct Sample {
+    median: f64,
+    min: f64,
+}
+
+/// Median and fastest ns per request over `REPETITIONS` timed runs.
+fn measure<S: Storage>(storage: S, case: &Case) -> Sample {
     let service = RefCell::new(Service::new(DataBank::new(storage)));
     let mut engine = Engine::<260, 260>::new(EngineConfig::default(), None, Instant::ZERO);
     let request = black_box(case.request.as_slice());
@@ -90,6 +99,17 @@ fn measure<S: Storage>(storage: S, case: &Case) -> f64 {
         "{}: not the normal response",
         case.name
     );
+    if let Some(iters) = fixed_iterations() {
+        let start = Clock::now();
+        for _ in 0..iters {
+            black_box(round_trip(&mut engine, &service, request));
+        }
+        let ns = start.elapsed().as_nanos() as f64 / iters as f64;
+        return Sample {
+            median: ns,
+            min: ns,
+        };
+    }
     // Warm-up and calibration: how many requests fill one repetition.
     let mut batch = 1000u64;
     loop {
@@ -115,7 +135,15 @@ fn measure<S: Storage>(storage: S, case: &Case) -> f64 {
         })
         .collect();
     samples.sort_by(f64::total_cmp);
-    samples[REPETITIONS / 2]
+    Sample {
+        median: samples[REPETITIONS / 2],
+        min: samples[0],
+    }
+}
+
+/// `ENGINE_BENCH_ITERS`, for profiling runs with a known request count.
+fn fixed_iterations() -> Option<u64> {
+    std::env::var("ENGINE_BENCH_ITERS").ok()?.parse().ok()
 }
 
 fn main() {
@@ -125,8 +153,12 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     println!(
-        "{:<10} {:>14} {:>14}",
+        "{:<10} {:>22} {:>22}",
         "case", "HeapStorage", "FixedStorage"
+    );
+    println!(
+        "{:<10} {:>22} {:>22}",
+        "", "median (min) ns", "median (min) ns"
     );
     for case in cases() {
         if !filter.is_empty() && !filter.iter().any(|f| case.name.contains(f.as_str())) {
@@ -134,6 +166,9 @@ fn main() {
         }
         let heap = measure(HeapStorage::with_defaults(), &case);
         let fixed = measure(Fixed::new(), &case);
-        println!("{:<10} {:>11.1} ns {:>11.1} ns", case.name, heap, fixed);
+        println!(
+            "{:<10} {:>13.1} ({:>6.1}) {:>13.1} ({:>6.1})",
+            case.name, heap.median, heap.min, fixed.median, fixed.min
+        );
     }
 }
