@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
-//!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--idle-only] [--client-threads N]
+//!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
+//!     [--client-threads N]
 //! modbus-load serve <smol|async-std|echo-limit|tokio-modbus> <port>   (internal)
 //! ```
 //!
@@ -35,9 +36,10 @@ struct Options {
     idle: usize,
     client_threads: usize,
     idle_only: bool,
+    repeat: usize,
 }
 
-const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--client-threads N]\n       modbus-load serve <kind> <port>";
+const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--repeat N] [--client-threads N]\n       modbus-load serve <kind> <port>";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -47,6 +49,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         idle: 1000,
         client_threads: 1,
         idle_only: false,
+        repeat: 1,
     };
     let mut duration_set = false;
     let mut idle_set = false;
@@ -56,6 +59,12 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         match arg.as_str() {
             "--quick" => o.quick = true,
             "--idle-only" => o.idle_only = true,
+            "--repeat" => {
+                o.repeat = value(arg)?
+                    .parse::<usize>()
+                    .map_err(|e| format!("--repeat: {e}"))?
+                    .max(1);
+            }
             "--duration-ms" => {
                 let ms: u64 = value(arg)?
                     .parse()
@@ -185,41 +194,52 @@ async fn bench(o: &Options) -> usize {
     let mut failures = 0;
     let mut results = Vec::new();
     for load in points(o) {
-        for &kind in &o.servers {
-            if load.op == Op::Mixed && !kind.stores_writes() {
-                continue;
-            }
-            let outcome = run_point(kind, load).await;
-            match &outcome {
-                Ok((out, mem)) => {
-                    eprintln!(
-                        "{:>12} {:>4} conn depth {:>2} {:<9} {:>9.0} req/s  p50 {:>6.1} µs  p99 {:>7.1} µs  errors {}  peak {} KiB",
-                        kind.name(),
-                        load.connections,
-                        load.depth,
-                        load.op.label(),
-                        out.requests_per_second(),
-                        out.latency.value_at_quantile(0.5) as f64 / 1000.0,
-                        out.latency.value_at_quantile(0.99) as f64 / 1000.0,
-                        out.errors,
-                        mem.peak_kib
-                    );
-                    if let Some(e) = &out.first_error {
-                        eprintln!("             first error: {e}");
+        let kinds: Vec<Kind> = o
+            .servers
+            .iter()
+            .copied()
+            .filter(|k| load.op != Op::Mixed || k.stores_writes())
+            .collect();
+        // Repetitions interleave the servers, so a burst of background load
+        // on the shared machine hits them all, and the median run is kept.
+        let mut runs: Vec<Vec<PointRun>> = kinds.iter().map(|_| Vec::new()).collect();
+        for _ in 0..o.repeat {
+            for (i, &kind) in kinds.iter().enumerate() {
+                let outcome = run_point(kind, load).await;
+                match &outcome {
+                    Ok((out, mem)) => {
+                        eprintln!(
+                            "{:>12} {:>4} conn depth {:>2} {:<9} {:>9.0} req/s  p50 {:>6.1} µs  p99 {:>7.1} µs  errors {}  peak {} KiB",
+                            kind.name(),
+                            load.connections,
+                            load.depth,
+                            load.op.label(),
+                            out.requests_per_second(),
+                            out.latency.value_at_quantile(0.5) as f64 / 1000.0,
+                            out.latency.value_at_quantile(0.99) as f64 / 1000.0,
+                            out.errors,
+                            mem.peak_kib
+                        );
+                        if let Some(e) = &out.first_error {
+                            eprintln!("             first error: {e}");
+                        }
+                        if out.errors > 0 || out.completed == 0 {
+                            failures += 1;
+                        }
                     }
-                    if out.errors > 0 || out.completed == 0 {
+                    Err(e) => {
+                        eprintln!("{:>12} {}: {e}", kind.name(), load.op.label());
                         failures += 1;
                     }
                 }
-                Err(e) => {
-                    eprintln!("{:>12} {}: {e}", kind.name(), load.op.label());
-                    failures += 1;
-                }
+                runs[i].push(outcome);
             }
+        }
+        for (kind, runs) in kinds.into_iter().zip(runs) {
             results.push(PointResult {
                 load,
                 kind,
-                outcome,
+                outcome: median_run(runs),
             });
         }
     }
@@ -257,18 +277,45 @@ async fn bench(o: &Options) -> usize {
     }
 
     println!(
-        "\nLoopback, {} ms per point, client: {} tokio worker thread(s), {} core(s).\n",
+        "\nLoopback, {} ms per point, median of {} run(s), client: {} tokio worker thread(s), {} core(s); \
+         tokio servers: 2 workers; smol: SMOL_THREADS={}; async-std: its default pool.\n",
         o.duration.as_millis(),
+        o.repeat,
         o.client_threads,
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(0)
+            .unwrap_or(0),
+        std::env::var("SMOL_THREADS").unwrap_or_else(|_| "unset (1 thread)".into()),
     );
     println!("{}", report::load_table(&results));
     if !idle_results.is_empty() {
         println!("{}", report::idle_table(&idle_results));
     }
     failures
+}
+
+type PointRun = Result<(client::Outcome, child::Memory), String>;
+
+/// The run with the median request rate, carrying the errors of all runs
+/// and the highest peak memory; any failed run makes the point failed.
+fn median_run(runs: Vec<PointRun>) -> PointRun {
+    let mut ok = Vec::with_capacity(runs.len());
+    for run in runs {
+        ok.push(run?);
+    }
+    let errors: u64 = ok.iter().map(|(o, _)| o.errors).sum();
+    let peak_kib = ok.iter().map(|(_, m)| m.peak_kib).max().unwrap_or(0);
+    let first_error = ok.iter().find_map(|(o, _)| o.first_error.clone());
+    ok.sort_by(|a, b| {
+        a.0.requests_per_second()
+            .total_cmp(&b.0.requests_per_second())
+    });
+    let middle = ok.len() / 2;
+    let (mut outcome, mut memory) = ok.into_iter().nth(middle).ok_or("no run")?;
+    outcome.errors = errors;
+    outcome.first_error = first_error;
+    memory.peak_kib = peak_kib;
+    Ok((outcome, memory))
 }
 
 async fn run_point(kind: Kind, load: Load) -> Result<(client::Outcome, child::Memory), String> {
