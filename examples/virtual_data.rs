@@ -117,6 +117,22 @@ impl Noise {
     }
 }
 
+type Server = ModbusServer<VirtualStorage>;
+
+/// Writes one set of simulated readings, atomically with respect to requests.
+fn update_sensors(server: &Server, noise: &mut Noise) {
+    let temperature = noise.between(180, 250); // °C x 10
+    let humidity = noise.between(30, 70); // %
+    let pressure = noise.between(990, 1020); // hPa
+    let result = server.with_data_bank(|bank| {
+        bank.set_input_registers(0, &[temperature, humidity, pressure])?;
+        bank.set_discrete_inputs(0, &[true, temperature > 220, humidity > 60])
+    });
+    if let Err(e) = result {
+        eprintln!("error: cannot update the data bank: {e}");
+    }
+}
+
 fn main() {
     let args = args::Args::parse();
     let storage = VirtualStorage {
@@ -131,32 +147,24 @@ fn main() {
     };
     let server = ModbusServer::new(config, Service::new(DataBank::new(storage)));
 
-    // Simulate sensor readings before the first client can connect, then
-    // every second.
+    // Simulate sensor readings: once before the first client can connect,
+    // then every second from a thread.
+    let mut noise = Noise(0x2545_F491);
+    update_sensors(&server, &mut noise);
     let running = Arc::new(AtomicBool::new(true));
     let update = {
         let server = server.clone();
         let running = Arc::clone(&running);
         move || {
-            let mut noise = Noise(0x2545_F491);
             while running.load(Ordering::Relaxed) {
-                let temperature = noise.between(180, 250); // °C x 10
-                let humidity = noise.between(30, 70); // %
-                let pressure = noise.between(990, 1020); // hPa
-                let result = server.with_data_bank(|bank| {
-                    bank.set_input_registers(0, &[temperature, humidity, pressure])?;
-                    bank.set_discrete_inputs(0, &[true, temperature > 220, humidity > 60])
-                });
-                if let Err(e) = result {
-                    eprintln!("error: cannot update the data bank: {e}");
-                }
                 // Sleep one second in small steps, so stopping is prompt.
                 for _ in 0..10 {
                     if !running.load(Ordering::Relaxed) {
-                        break;
+                        return;
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
+                update_sensors(&server, &mut noise);
             }
         }
     };

@@ -425,13 +425,27 @@ fn custom_handler_example() {
 fn virtual_data_example() {
     let server = Running::start("virtual_data", &RUN);
     let mut client = RawClient::connect(server.addr);
-    let sensors = client.read_input(0, 3).unwrap();
-    assert!((180..=250).contains(&sensors[0]), "temperature {sensors:?}");
-    assert!((30..=70).contains(&sensors[1]), "humidity {sensors:?}");
-    assert!((990..=1020).contains(&sensors[2]), "pressure {sensors:?}");
-    let status = client.request(&[0x02, 0, 0, 0, 3]).unwrap();
-    let expected = 1 | u8::from(sensors[0] > 220) << 1 | u8::from(sensors[1] > 60) << 2;
-    assert_eq!(status, [0x02, 1, expected]);
+    // The status bits follow the readings; an update may fall between two
+    // reads, so read readings, status, readings until the readings held.
+    let mut consistent = false;
+    for _ in 0..3 {
+        let sensors = client.read_input(0, 3).unwrap();
+        assert!((180..=250).contains(&sensors[0]), "temperature {sensors:?}");
+        assert!((30..=70).contains(&sensors[1]), "humidity {sensors:?}");
+        assert!((990..=1020).contains(&sensors[2]), "pressure {sensors:?}");
+        let status = client.request(&[0x02, 0, 0, 0, 3]).unwrap();
+        if client.read_input(0, 3).unwrap() != sensors {
+            continue;
+        }
+        let expected = 1 | u8::from(sensors[0] > 220) << 1 | u8::from(sensors[1] > 60) << 2;
+        assert_eq!(status, [0x02, 1, expected], "status for {sensors:?}");
+        consistent = true;
+        break;
+    }
+    assert!(
+        consistent,
+        "readings changed under every read (updates are once a second)"
+    );
     // The computed registers: uptime in seconds, growing.
     let first = client.read_input(1000, 2).unwrap();
     std::thread::sleep(Duration::from_millis(2100));
