@@ -60,20 +60,25 @@ impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for SumEngine {
         if request_pdu.first() != Some(&SUM_REGISTERS) {
             return ExtResponse::Dispatch;
         }
-        let answer: &[u8] = &match Self::sum(bank, request_pdu) {
+        let mut answer = [0u8; 5];
+        let len = match Self::sum(bank, request_pdu) {
             Ok(sum) => {
-                let s = sum.to_be_bytes();
-                [SUM_REGISTERS, s[0], s[1], s[2], s[3]].to_vec()
+                answer[0] = SUM_REGISTERS;
+                answer[1..].copy_from_slice(&sum.to_be_bytes());
+                5
             }
-            Err(code) => [SUM_REGISTERS | 0x80, u8::from(code)].to_vec(),
+            Err(code) => {
+                answer[..2].copy_from_slice(&[SUM_REGISTERS | 0x80, u8::from(code)]);
+                2
+            }
         };
-        match response.get_mut(..answer.len()) {
+        match response.get_mut(..len) {
             Some(dst) => {
-                dst.copy_from_slice(answer);
-                ExtResponse::Respond(answer.len())
+                dst.copy_from_slice(&answer[..len]);
+                ExtResponse::Respond(len)
             }
-            // The hook's buffer is 253 bytes: cannot happen; the server
-            // answers exception 4 for an out-of-range length.
+            // The hook's buffer is 253 bytes, so this does not happen; a
+            // length of 0 makes the server answer exception 4.
             None => ExtResponse::Respond(0),
         }
     }

@@ -572,6 +572,7 @@ fn garbage_flood_does_not_disturb_a_healthy_client<R: Runtime>() {
         .map(|seed| {
             thread::spawn(move || {
                 let mut rng = Rng::new(0x5EED_0000 + seed);
+                let mut hanging = Vec::new();
                 for n in 0..40 {
                     let Ok(mut s) = TcpStream::connect_timeout(&addr, IO_TIMEOUT) else {
                         continue;
@@ -600,18 +601,38 @@ fn garbage_flood_does_not_disturb_a_healthy_client<R: Runtime>() {
                     };
                     let _ = s.write_all(&bytes);
                     if n % 8 == 3 {
-                        // Leave some half frames hanging until the frame timeout.
-                        thread::sleep(Duration::from_millis(5));
-                        std::mem::forget(s);
+                        // Leave some half frames hanging: the server must drop them.
+                        hanging.push(s);
                     }
                 }
+                hanging
             })
         })
         .collect();
-    for f in flooders {
-        f.join().expect("flooder");
+    let mut hanging: Vec<TcpStream> = flooders
+        .into_iter()
+        .flat_map(|f| f.join().expect("flooder"))
+        .collect();
+    assert_eq!(hanging.len(), 20);
+    // The stalled clients keep their sockets open: the server must close
+    // them (frame timeout 500 ms), and then only the healthy client is left.
+    let flood_end = Instant::now();
+    for s in &mut hanging {
+        let left = Duration::from_secs(3).saturating_sub(flood_end.elapsed());
+        assert!(
+            closed_within(s, left),
+            "stalled client closed by the server"
+        );
     }
-    thread::sleep(Duration::from_millis(700)); // past the frame timeout
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.connection_count() > 1 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "only the healthy client is left"
+    );
     stop.store(true, Ordering::Relaxed);
     let answered = healthy
         .join()
