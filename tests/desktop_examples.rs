@@ -318,6 +318,7 @@ fn server_example_listens_on_ipv6_loopback() {
 
 #[test]
 fn examples_stop_on_their_own() {
+    examples_dir(); // built before the clock starts
     let began = Instant::now();
     let (code, stderr) = run_to_end("basic_server", &["--port", "0", "--seconds", "0.5"]);
     assert_eq!(code, Some(0), "{stderr}");
