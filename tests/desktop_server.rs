@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use desktop_common::*;
 use modbus_server::runtimes::{
-    ConnectionEvent, DisconnectReason, LimitPolicy, Runtime, ServerConfig,
+    ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime, ServerConfig,
+    ServerError,
 };
 use modbus_server::{
     ChangeCallbacks, DataBank, DataHandler, EngineConfig, ExceptionCode, HeapStorage, Service,
@@ -36,6 +37,8 @@ both_runtimes!(
     application_writes_while_clients_read,
     panicking_handler_closes_only_its_connection,
     garbage_flood_does_not_disturb_a_healthy_client,
+    blocking_start_serves_until_stop,
+    start_reports_errors,
 );
 
 fn default_service() -> Service<HeapStorage> {
@@ -644,4 +647,86 @@ fn garbage_flood_does_not_disturb_a_healthy_client<R: Runtime>() {
         expected
     );
     server.stop();
+}
+
+/// Without `no_block`, `start()` serves on the calling thread until `stop()`.
+fn blocking_start_serves_until_stop<R: Runtime>() {
+    let config = ServerConfig {
+        no_block: false,
+        ..loopback_config()
+    };
+    let server = ModbusServer::<R, _, _, _>::new(config, default_service());
+    let serving = server.clone();
+    let thread = thread::spawn(move || serving.start());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let addr = loop {
+        if let Some(addr) = server.local_addr() {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        thread::sleep(Duration::from_millis(5));
+    };
+    let mut client = RawClient::connect(addr);
+    client.write_holding(0, &[77]).unwrap();
+    assert_eq!(client.read_holding(0, 1).unwrap(), [77]);
+    assert!(!thread.is_finished(), "start() blocks while serving");
+    server.stop();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !thread.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "start() did not return after stop()"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    thread
+        .join()
+        .unwrap()
+        .expect("start() returns Ok after stop()");
+    assert!(client.closed_within(Duration::from_secs(1)));
+}
+
+/// Bind, resolve and configuration errors come back from `start()`.
+fn start_reports_errors<R: Runtime>() {
+    let (running, addr) = start::<R, _, _, _>(loopback_config(), default_service());
+    assert!(matches!(running.start(), Err(ServerError::AlreadyRunning)));
+
+    let taken = ServerConfig {
+        port: addr.port(),
+        ..loopback_config()
+    };
+    let second = ModbusServer::<R, _, _, _>::new(taken, default_service());
+    match second.start() {
+        Err(ServerError::Bind {
+            addr: tried,
+            source,
+        }) => {
+            assert_eq!(tried, addr);
+            assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+        }
+        other => panic!("expected a bind error, got {other:?}"),
+    }
+    assert!(!second.is_run());
+
+    let nowhere = ServerConfig {
+        host: "no.such.host.invalid".into(),
+        ..loopback_config()
+    };
+    let server = ModbusServer::<R, _, _, _>::new(nowhere, default_service());
+    assert!(matches!(server.start(), Err(ServerError::Resolve { .. })));
+
+    let zero = ServerConfig {
+        max_connections: 0,
+        ..loopback_config()
+    };
+    let server = ModbusServer::<R, _, _, _>::new(zero, default_service());
+    assert!(matches!(
+        server.start(),
+        Err(ServerError::InvalidConfig { .. })
+    ));
+    assert!(!server.is_run());
+
+    // The running server was not disturbed.
+    assert_eq!(RawClient::connect(addr).read_holding(0, 1).unwrap(), [0]);
+    running.stop();
 }
