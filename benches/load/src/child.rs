@@ -4,8 +4,12 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
 
 use crate::servers::Kind;
+
+/// How long a server may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running server child. Dropping it kills and reaps the process.
 pub struct ServerProcess {
@@ -28,16 +32,18 @@ impl ServerProcess {
             .map_err(|e| format!("spawn {}: {e}", kind.name()))?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or("no stdout pipe")?;
-        let mut line = String::new();
-        // EOF (the child failed and exited) ends the read: no hang.
-        let ready = BufReader::new(stdout).read_line(&mut line);
-        let port = match ready {
-            Ok(_) => line
-                .trim()
-                .strip_prefix("READY ")
-                .and_then(|p| p.parse::<u16>().ok()),
-            Err(_) => None,
-        };
+        // Read the announcement on a thread so a child that hangs before it
+        // cannot hang the benchmark; EOF (the child failed) ends it too.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let port = rx
+            .recv_timeout(START_TIMEOUT)
+            .ok()
+            .and_then(|line| line.trim().strip_prefix("READY ")?.parse::<u16>().ok());
         let Some(port) = port else {
             let _ = child.kill();
             let status = child.wait().map(|s| s.to_string()).unwrap_or_default();

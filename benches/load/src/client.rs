@@ -268,6 +268,11 @@ impl Connection {
             if in_flight.is_empty() {
                 return Ok(());
             }
+            // A server that keeps sending unsolicited frames must not keep
+            // the connection here forever.
+            if Instant::now() > deadline + RESPONSE_TIMEOUT {
+                return Err("responses did not drain in time".into());
+            }
             let n = tokio::time::timeout(RESPONSE_TIMEOUT, stream.read(&mut buf[filled..]))
                 .await
                 .map_err(|_| format!("no response within {RESPONSE_TIMEOUT:?}"))?
