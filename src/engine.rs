@@ -183,8 +183,10 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         if let Some(reason) = self.closing {
             return Err(reason);
         }
-        // Lock only when at least one complete frame is waiting.
-        if Frame::<&[u8]>::frame_len(&self.input[self.start..self.end])?.is_none() {
+        // Lock only when at least one complete frame is waiting. Each frame
+        // is validated once: `next` carries the length of the one at `start`.
+        let mut next = Frame::<&[u8]>::frame_len(&self.input[self.start..self.end])?;
+        if next.is_none() {
             return Ok(&[]);
         }
         let (input, output, client) = (&self.input, &mut self.output, self.client);
@@ -192,22 +194,21 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         let mut out_len = 0;
         let mut closing = None;
         shared.with(|service| {
-            while OUT - out_len >= MAX_ADU_LEN {
-                let pending = &input[start..end];
-                let frame = match Frame::new_checked(pending) {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => break,
-                    Err(e) => {
-                        closing = Some(CloseReason::Frame(e));
-                        break;
-                    }
-                };
-                start += frame.len();
+            while let Some(len) = next {
+                if OUT - out_len < MAX_ADU_LEN {
+                    break; // the rest waits for the next poll_output
+                }
+                let frame = Frame::prevalidated(&input[start..end], len);
                 if let Some(n) =
                     service.respond(frame.header(), frame.pdu(), client, &mut output[out_len..])
                 {
                     out_len += n;
                 }
+                start += len;
+                next = Frame::<&[u8]>::frame_len(&input[start..end]).unwrap_or_else(|e| {
+                    closing = Some(CloseReason::Frame(e));
+                    None
+                });
             }
         });
         self.start = start;

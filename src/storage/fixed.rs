@@ -126,9 +126,17 @@ impl<const C: usize, const D: usize, const H: usize, const I: usize> Storage
         let bytes = self.bits(table);
         let range = range_in(bytes.len() * 8, address, out.len())
             .ok_or(ExceptionCode::IllegalDataAddress)?;
-        for (slot, bit) in out.iter_mut().zip(range) {
-            // In range: bit < bytes.len() * 8.
-            *slot = bytes.get(bit / 8).is_some_and(|b| b >> (bit % 8) & 1 == 1);
+        // Eight bits at a time: each output chunk of 8 comes from at most two
+        // source bytes, shifted into place once.
+        let (first, shift) = (range.start / 8, range.start % 8);
+        let source = bytes.get(first..).unwrap_or(&[]);
+        for (j, chunk) in out.chunks_mut(8).enumerate() {
+            let low = u16::from(source.get(j).copied().unwrap_or(0));
+            let high = u16::from(source.get(j + 1).copied().unwrap_or(0));
+            let byte = ((low | high << 8) >> shift) as u8;
+            for (k, slot) in chunk.iter_mut().enumerate() {
+                *slot = byte >> k & 1 == 1;
+            }
         }
         Ok(())
     }
@@ -219,5 +227,24 @@ mod tests {
         s.get_words(WordTable::InputRegisters, 0, &mut words)
             .unwrap();
         assert_eq!(words, [9, 9]);
+    }
+
+    #[test]
+    fn unaligned_reads_match_bit_by_bit() {
+        let mut s = FixedStorage::<4, 0, 0, 0>::new();
+        let pattern: [bool; 32] = core::array::from_fn(|i| (i * 7 + i / 3) % 3 == 0);
+        s.set_bits(BitTable::Coils, 0, &pattern).unwrap();
+        for start in 0..32 {
+            for len in 0..=(32 - start) {
+                let mut out = [false; 32];
+                s.get_bits(BitTable::Coils, start as u16, &mut out[..len])
+                    .unwrap();
+                assert_eq!(
+                    out[..len],
+                    pattern[start..start + len],
+                    "start {start} len {len}"
+                );
+            }
+        }
     }
 }

@@ -81,6 +81,8 @@ pub struct Header {
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<T: AsRef<[u8]>> {
     buffer: T,
+    /// The frame's total length, validated against `buffer` at construction.
+    len: usize,
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
@@ -112,7 +114,14 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// Wraps `buffer` if it starts with one complete, valid frame; the view
     /// covers that frame only.
     pub fn new_checked(buffer: T) -> Result<Option<Frame<T>>, FrameError> {
-        Ok(Self::frame_len(buffer.as_ref())?.map(|_| Frame { buffer }))
+        Ok(Self::frame_len(buffer.as_ref())?.map(|len| Frame { buffer, len }))
+    }
+
+    /// Wraps a frame whose length [`frame_len`](Self::frame_len) already
+    /// returned for these very bytes, without validating it again (the
+    /// engine's hot path). Accessors stay panic-free whatever `len` is.
+    pub(crate) fn prevalidated(buffer: T, len: usize) -> Frame<T> {
+        Frame { buffer, len }
     }
 
     fn bytes(&self) -> &[u8] {
@@ -140,16 +149,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// The PDU: function code and data, at least one byte.
     #[doc(alias = "PDU")]
     pub fn pdu(&self) -> &[u8] {
-        let bytes = self.bytes();
-        let len = be_u16(bytes, field::LENGTH.start).map_or(0, usize::from);
-        bytes
-            .get(field::PDU_START..field::UNIT_ID + len)
-            .unwrap_or(&[])
+        self.bytes().get(field::PDU_START..self.len).unwrap_or(&[])
     }
 
     /// The frame's total length in bytes (header and PDU).
     pub fn len(&self) -> usize {
-        field::PDU_START + self.pdu().len()
+        self.len
     }
 
     /// Always false: a checked frame holds at least a function code.
