@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-export RUSTFLAGS="${RUSTFLAGS:-}"
 
 step() { printf '\n==== %s ====\n' "$*"; }
 SECONDS=0

@@ -5,8 +5,9 @@
 //! responses is one `write_all`; the shared service is locked only inside
 //! [`Engine::poll_output`], never across an `.await`.
 
-use core::future::Future;
+use core::future::{poll_fn, Future};
 use core::pin::pin;
+use core::task::Poll;
 
 use embedded_io_async::{Read, Write};
 use futures::future::{select, Either};
@@ -66,6 +67,13 @@ where
     X::Target: Respond,
     C: Clock,
 {
+    // The timer is armed once and kept while deadlines only move later (the
+    // idle deadline moves after every request). Re-arming it for every read
+    // would cost, on desktops, a timer registration with the reactor thread
+    // (a syscall and a wake-up) per request. A timer that fires early is
+    // harmless: the engine checks the real deadline and it is re-armed.
+    let mut timer = pin!(None);
+    let mut armed: Option<Instant> = None;
     loop {
         // Drain: every complete request is answered before reading more.
         loop {
@@ -84,15 +92,26 @@ where
             return ConnectionEnd::Io(e);
         }
 
-        let deadline = engine.poll_timeout();
+        match engine.poll_timeout() {
+            None => {
+                timer.set(None);
+                armed = None;
+            }
+            Some(deadline) if armed.is_none_or(|at| deadline < at) => {
+                timer.set(Some(clock.sleep_until(deadline)));
+                armed = Some(deadline);
+            }
+            Some(_) => {}
+        }
         let read = {
             let read = pin!(io.read(engine.input_buffer()));
-            match deadline {
-                None => Some(read.await),
-                Some(deadline) => match select(read, pin!(clock.sleep_until(deadline))).await {
-                    Either::Left((result, _)) => Some(result),
-                    Either::Right(((), _)) => None,
-                },
+            let fired = pin!(poll_fn(|cx| match timer.as_mut().as_pin_mut() {
+                Some(sleep) => sleep.poll(cx),
+                None => Poll::Pending,
+            }));
+            match select(read, fired).await {
+                Either::Left((result, _)) => Some(result),
+                Either::Right(((), _)) => None,
             }
         };
         match read {
@@ -100,6 +119,8 @@ where
             Some(Ok(n)) => engine.handle_input(n, clock.now()),
             Some(Err(e)) => return ConnectionEnd::Io(e),
             None => {
+                timer.set(None);
+                armed = None;
                 if let Err(reason) = engine.handle_timeout(clock.now()) {
                     return ConnectionEnd::Closed(reason);
                 }
