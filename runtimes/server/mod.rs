@@ -330,8 +330,11 @@ where
             .catch_unwind(),
             registration,
         );
-        R::spawn(async move {
-            let reason = match task.await {
+        // `map`, not `async move { task.await }`: an async block keeps its
+        // captured future and the awaited one in separate slots, doubling
+        // the memory of every connection.
+        R::spawn(task.map(move |result| {
+            let reason = match result {
                 Ok(Ok(reason)) => reason,
                 Ok(Err(_panic)) => DisconnectReason::HandlerPanicked,
                 // Aborted by stop() or eviction, which already reported it.
@@ -342,7 +345,7 @@ where
             }
             debug!("modbus server: {} disconnected: {:?}", client, reason);
             server.emit(&ConnectionEvent::Disconnected { client, reason });
-        });
+        }));
     }
 }
 
