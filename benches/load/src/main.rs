@@ -278,14 +278,14 @@ async fn bench(o: &Options) -> usize {
 
     println!(
         "\nLoopback, {} ms per point, median of {} run(s), client: {} tokio worker thread(s), {} core(s); \
-         tokio servers: 2 workers; smol: SMOL_THREADS={}; async-std: its default pool.\n",
+         tokio servers: 2 workers; ours: one executor thread per core (smol: the adapter's own \
+         executor; async-std: its default pool).\n",
         o.duration.as_millis(),
         o.repeat,
         o.client_threads,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        std::env::var("SMOL_THREADS").unwrap_or_else(|_| "unset (1 thread)".into()),
     );
     println!("{}", report::load_table(&results));
     if !idle_results.is_empty() {
