@@ -8,6 +8,7 @@
 use core::future::{poll_fn, Future};
 use core::pin::pin;
 use core::task::Poll;
+use core::time::Duration;
 
 use embedded_io_async::{Read, Write};
 use futures::future::{select, Either};
@@ -49,50 +50,119 @@ impl<E: core::fmt::Debug> core::fmt::Display for ConnectionEnd<E> {
     }
 }
 
+/// Where the driver finds a connection's [`Engine`].
+///
+/// An engine is mostly buffers (1.5 KiB on desktops). A slot may *park* an
+/// idle connection, giving its engine back to a pool, so that thousands of
+/// idle connections do not each hold buffers; the driver then reads the
+/// next bytes into a small stash and takes an engine again. A plain
+/// `Engine` is a slot that never parks (firmware keeps its engines).
+pub trait EngineSlot<const IN: usize, const OUT: usize> {
+    /// The engine, if the connection holds one.
+    fn active(&mut self) -> Option<&mut Engine<IN, OUT>>;
+
+    /// The engine, taken (and restarted at `now`) if the connection was parked.
+    fn activate(&mut self, now: Instant) -> &mut Engine<IN, OUT>;
+
+    /// How long a connection stays idle before it is parked; `None`: never.
+    fn park_after(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Gives the engine up while the connection is idle.
+    fn park(&mut self) {}
+
+    /// For a slot that starts parked (no engine yet): when the connection
+    /// idles out if nothing arrives, counted from `now`.
+    fn parked_deadline(&self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
+}
+
+impl<const IN: usize, const OUT: usize> EngineSlot<IN, OUT> for Engine<IN, OUT> {
+    fn active(&mut self) -> Option<&mut Engine<IN, OUT>> {
+        Some(self)
+    }
+
+    fn activate(&mut self, _now: Instant) -> &mut Engine<IN, OUT> {
+        self
+    }
+}
+
+/// Bytes a parked connection reads before it takes an engine again: one
+/// request of up to 64 bytes arrives in one read; a longer one needs a second.
+const STASH: usize = 64;
+
+/// What woke the driver up.
+enum Wake<E> {
+    Read(Result<usize, E>),
+    Timer,
+}
+
 /// Serves one connection until it ends, and says why.
 ///
-/// `engine` holds the connection's buffers (create it with the client's
-/// address and `clock.now()`); it is borrowed, so firmware can keep it in a
-/// static and reuse it for the next connection (after a fresh
-/// [`Engine::new`]).
-pub async fn serve_connection<IO, X, C, const IN: usize, const OUT: usize>(
+/// `slot` holds the connection's engine: an [`Engine`] created with the
+/// client's address and `clock.now()`, or a pooling slot (see
+/// [`EngineSlot`]). It is borrowed, so firmware can keep it in a static and
+/// reuse it for the next connection (after [`Engine::restart`]).
+pub async fn serve_connection<IO, X, C, S, const IN: usize, const OUT: usize>(
     io: &mut IO,
     shared: &X,
     clock: &C,
-    engine: &mut Engine<IN, OUT>,
+    slot: &mut S,
 ) -> ConnectionEnd<IO::Error>
 where
     IO: Read + Write,
     X: Shared + ?Sized,
     X::Target: Respond,
     C: Clock,
+    S: EngineSlot<IN, OUT> + ?Sized,
 {
     // The timer is armed once and kept while deadlines only move later (the
     // idle deadline moves after every request). Re-arming it for every read
     // would cost, on desktops, a timer registration with the reactor thread
     // (a syscall and a wake-up) per request. A timer that fires early is
-    // harmless: the engine checks the real deadline and it is re-armed.
+    // harmless: the real deadline is checked and the timer re-armed.
     let mut timer = pin!(None);
     let mut armed: Option<Instant> = None;
+    let park_after = slot.park_after();
+    // While parked: the bytes read so far, and when the connection idles out.
+    let mut stash = [0u8; STASH];
+    let mut parked_deadline = slot.parked_deadline(clock.now());
     loop {
         // Drain: every complete request is answered before reading more.
-        loop {
-            let output = match engine.poll_output(shared) {
-                Ok(output) => output,
-                Err(reason) => return ConnectionEnd::Closed(reason),
-            };
-            if output.is_empty() {
-                break;
+        let mut park_at = None;
+        let deadline = if let Some(engine) = slot.active() {
+            loop {
+                let output = match engine.poll_output(shared) {
+                    Ok(output) => output,
+                    Err(reason) => return ConnectionEnd::Closed(reason),
+                };
+                if output.is_empty() {
+                    break;
+                }
+                if let Err(e) = io.write_all(output).await {
+                    return ConnectionEnd::Io(e);
+                }
             }
-            if let Err(e) = io.write_all(output).await {
+            if let Err(e) = io.flush().await {
                 return ConnectionEnd::Io(e);
             }
-        }
-        if let Err(e) = io.flush().await {
-            return ConnectionEnd::Io(e);
-        }
+            park_at = engine
+                .idle_since()
+                .zip(park_after)
+                .map(|(since, after)| since + after);
+            let deadline = engine.poll_timeout();
+            match (deadline, park_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            parked_deadline
+        };
 
-        match engine.poll_timeout() {
+        match deadline {
             None => {
                 timer.set(None);
                 armed = None;
@@ -103,26 +173,55 @@ where
             }
             Some(_) => {}
         }
-        let read = {
-            let read = pin!(io.read(engine.input_buffer()));
+        let wake = {
+            let buffer = match slot.active() {
+                Some(engine) => engine.input_buffer(),
+                None => &mut stash[..],
+            };
+            let read = pin!(io.read(buffer));
             let fired = pin!(poll_fn(|cx| match timer.as_mut().as_pin_mut() {
                 Some(sleep) => sleep.poll(cx),
                 None => Poll::Pending,
             }));
             match select(read, fired).await {
-                Either::Left((result, _)) => Some(result),
-                Either::Right(((), _)) => None,
+                Either::Left((result, _)) => Wake::Read(result),
+                Either::Right(((), _)) => Wake::Timer,
             }
         };
-        match read {
-            Some(Ok(0)) => return ConnectionEnd::PeerClosed,
-            Some(Ok(n)) => engine.handle_input(n, clock.now()),
-            Some(Err(e)) => return ConnectionEnd::Io(e),
-            None => {
+        match wake {
+            Wake::Read(Ok(0)) => return ConnectionEnd::PeerClosed,
+            Wake::Read(Ok(n)) => {
+                let now = clock.now();
+                if slot.active().is_none() {
+                    let engine = slot.activate(now);
+                    // A restarted engine's input space (>= 260) holds the stash.
+                    let input = engine.input_buffer();
+                    let n = n.min(STASH).min(input.len());
+                    input[..n].copy_from_slice(&stash[..n]);
+                    engine.handle_input(n, now);
+                } else if let Some(engine) = slot.active() {
+                    engine.handle_input(n, now);
+                }
+            }
+            Wake::Read(Err(e)) => return ConnectionEnd::Io(e),
+            Wake::Timer => {
                 timer.set(None);
                 armed = None;
-                if let Err(reason) = engine.handle_timeout(clock.now()) {
-                    return ConnectionEnd::Closed(reason);
+                let now = clock.now();
+                match slot.active() {
+                    Some(engine) => {
+                        if park_at.is_some_and(|at| now >= at) && engine.idle_since().is_some() {
+                            parked_deadline = engine.poll_timeout();
+                            slot.park();
+                        } else if let Err(reason) = engine.handle_timeout(now) {
+                            return ConnectionEnd::Closed(reason);
+                        }
+                    }
+                    None => {
+                        if parked_deadline.is_some_and(|at| now >= at) {
+                            return ConnectionEnd::Closed(CloseReason::IdleTimeout);
+                        }
+                    }
                 }
             }
         }

@@ -268,6 +268,30 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         Ok(())
     }
 
+    /// Since when the connection has had nothing to do (every request
+    /// answered, no partial frame, not closing): the time of its last input.
+    /// `None` while it has work. Adapters use it to park idle connections.
+    pub fn idle_since(&self) -> Option<Instant> {
+        (self.start == self.end && self.closing.is_none()).then_some(self.last_input)
+    }
+
+    /// Makes this engine serve `client` afresh from `now`, reusing its
+    /// buffers and configuration (a pooled engine for a new or woken
+    /// connection): input, close state and deadlines are cleared.
+    pub fn restart(&mut self, client: Option<SocketAddr>, now: Instant) {
+        self.start = 0;
+        self.end = 0;
+        self.client = client;
+        self.last_input = now;
+        self.partial_since = None;
+        self.closing = None;
+    }
+
+    /// The timeouts this engine applies.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// Bytes received and not yet answered (an incomplete frame, or frames
     /// left for the next batch).
     pub fn pending_input(&self) -> usize {

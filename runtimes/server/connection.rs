@@ -15,14 +15,18 @@ use futures::future::AbortHandle;
 use futures::io::{AsyncRead, AsyncWrite};
 
 use super::config::DisconnectReason;
+use super::pool::{EnginePool, PooledSlot};
 use super::Runtime;
 use crate::runtimes::io::{serve_connection, Clock, ConnectionEnd};
-use crate::{Engine, EngineConfig, Instant, Respond, Shared};
+use crate::{Engine, Instant, Respond, Shared};
 
 /// Input buffer of a desktop connection: room for dozens of pipelined requests.
 pub(crate) const INPUT_BUFFER: usize = 512;
 /// Output buffer: at least 3 maximal responses, or ~35 small ones, per write.
 pub(crate) const OUTPUT_BUFFER: usize = 1024;
+
+/// A desktop connection's engine.
+pub(crate) type DesktopEngine = Engine<INPUT_BUFFER, OUTPUT_BUFFER>;
 
 /// The process-wide origin of [`Instant`]s on desktops.
 fn origin() -> std::time::Instant {
@@ -134,7 +138,7 @@ pub(crate) async fn serve<R, X>(
     stream: R::Stream,
     client: SocketAddr,
     shared: Arc<X>,
-    config: EngineConfig,
+    pool: Arc<EnginePool>,
     last_input: Arc<AtomicU64>,
 ) -> DisconnectReason
 where
@@ -147,8 +151,8 @@ where
         inner: stream,
         last_input,
     });
-    let mut engine = Engine::<INPUT_BUFFER, OUTPUT_BUFFER>::new(config, Some(client), clock.now());
-    match serve_connection(&mut io, &*shared, &clock, &mut engine).await {
+    let mut slot = PooledSlot::new(&pool, client);
+    match serve_connection(&mut io, &*shared, &clock, &mut slot).await {
         ConnectionEnd::PeerClosed => DisconnectReason::PeerClosed,
         ConnectionEnd::Closed(reason) => DisconnectReason::Closed(reason),
         ConnectionEnd::Io(e) => DisconnectReason::Io(e.kind()),

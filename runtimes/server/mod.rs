@@ -4,6 +4,7 @@
 
 mod config;
 mod connection;
+mod pool;
 
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
@@ -260,9 +261,10 @@ where
     }
 
     async fn accept_loop(self, listener: R::Listener, config: ServerConfig) {
+        let pool = Arc::new(pool::EnginePool::new(config.engine));
         loop {
             match R::accept(&listener).await {
-                Ok((stream, client)) => self.admit(stream, client, &config),
+                Ok((stream, client)) => self.admit(stream, client, &config, &pool),
                 Err(e) => {
                     // Out of file descriptors and the like: back off, don't spin.
                     warn!("modbus server: accept failed: {}", e);
@@ -272,7 +274,13 @@ where
         }
     }
 
-    fn admit(&self, stream: R::Stream, client: SocketAddr, config: &ServerConfig) {
+    fn admit(
+        &self,
+        stream: R::Stream,
+        client: SocketAddr,
+        config: &ServerConfig,
+        pool: &Arc<pool::EnginePool>,
+    ) {
         let mut connections = lock(&self.inner.connections);
         if connections.open.len() >= config.max_connections {
             let evicted = match config.on_limit {
@@ -318,14 +326,10 @@ where
 
         let server = self.clone();
         let service = Arc::clone(&self.inner.service);
-        let engine_config = config.engine;
+        let pool = Arc::clone(pool);
         let task = Abortable::new(
             AssertUnwindSafe(connection::serve::<R, _>(
-                stream,
-                client,
-                service,
-                engine_config,
-                last_input,
+                stream, client, service, pool, last_input,
             ))
             .catch_unwind(),
             registration,
