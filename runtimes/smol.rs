@@ -1,9 +1,13 @@
 //! The spec's `ModbusServer` on smol (feature `smol`).
 //!
 //! Connections run on an executor of this module with one thread per
-//! available core (smol's own global executor has one thread unless
-//! `SMOL_THREADS` is set before its first use, which a library cannot
-//! rely on).
+//! available core but one (at least one): the remaining core drives the
+//! I/O reactor (async-io's thread) and the application. Measured on 2 cores
+//! with the load on the same machine, one executor thread reaches 0.9-1.1x
+//! the echo limit where two threads, fighting over the cores, reached
+//! 0.8-0.9x (`benches/load`). smol's own global executor is not used: its
+//! thread count is fixed by `SMOL_THREADS` before its first use, which a
+//! library cannot rely on.
 //!
 //! ```no_run
 //! use modbus_server::runtimes::smol::ModbusServer;
@@ -68,12 +72,12 @@ impl Runtime for Smol {
     }
 }
 
-/// The executor connections run on, with one thread per available core,
-/// started at first use and kept for the life of the process.
+/// The executor connections run on, with one thread per available core but
+/// one, started at first use and kept for the life of the process.
 fn executor() -> &'static smol::Executor<'static> {
     static EXECUTOR: OnceLock<smol::Executor<'static>> = OnceLock::new();
     EXECUTOR.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
         for i in 0..threads {
             // A thread that cannot start leaves the others to do the work.
             let _ = std::thread::Builder::new()
