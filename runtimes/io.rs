@@ -61,9 +61,6 @@ pub trait EngineSlot<const IN: usize, const OUT: usize> {
     /// The engine, if the connection holds one.
     fn active(&mut self) -> Option<&mut Engine<IN, OUT>>;
 
-    /// The engine, taken (and restarted at `now`) if the connection was parked.
-    fn activate(&mut self, now: Instant) -> &mut Engine<IN, OUT>;
-
     /// How long a connection stays idle before it is parked; `None`: never.
     fn park_after(&self) -> Option<Duration> {
         None
@@ -71,6 +68,19 @@ pub trait EngineSlot<const IN: usize, const OUT: usize> {
 
     /// Gives the engine up while the connection is idle.
     fn park(&mut self) {}
+
+    /// Where a parked connection reads its next bytes (a few dozen bytes:
+    /// a longer request takes a second read, into the woken engine). Only
+    /// used while parked: a slot that parks must give a non-empty stash.
+    fn stash(&mut self) -> &mut [u8] {
+        &mut []
+    }
+
+    /// `len` bytes were read into the stash at `now`: take an engine
+    /// (restarted at `now`) and hand it those bytes.
+    fn wake(&mut self, len: usize, now: Instant) {
+        let _ = (len, now);
+    }
 
     /// For a slot that starts parked (no engine yet): when the connection
     /// idles out if nothing arrives, counted from `now`.
@@ -84,15 +94,7 @@ impl<const IN: usize, const OUT: usize> EngineSlot<IN, OUT> for Engine<IN, OUT> 
     fn active(&mut self) -> Option<&mut Engine<IN, OUT>> {
         Some(self)
     }
-
-    fn activate(&mut self, _now: Instant) -> &mut Engine<IN, OUT> {
-        self
-    }
 }
-
-/// Bytes a parked connection reads before it takes an engine again: one
-/// request of up to 64 bytes arrives in one read; a longer one needs a second.
-const STASH: usize = 64;
 
 /// What woke the driver up.
 enum Wake<E> {
@@ -127,8 +129,7 @@ where
     let mut timer = pin!(None);
     let mut armed: Option<Instant> = None;
     let park_after = slot.park_after();
-    // While parked: the bytes read so far, and when the connection idles out.
-    let mut stash = [0u8; STASH];
+    // While parked: when the connection idles out.
     let mut parked_deadline = slot.parked_deadline(clock.now());
     loop {
         // Drain: every complete request is answered before reading more.
@@ -176,7 +177,7 @@ where
         let wake = {
             let buffer = match slot.active() {
                 Some(engine) => engine.input_buffer(),
-                None => &mut stash[..],
+                None => slot.stash(),
             };
             let read = pin!(io.read(buffer));
             let fired = pin!(poll_fn(|cx| match timer.as_mut().as_pin_mut() {
@@ -193,12 +194,7 @@ where
             Wake::Read(Ok(n)) => {
                 let now = clock.now();
                 if slot.active().is_none() {
-                    let engine = slot.activate(now);
-                    // A restarted engine's input space (>= 260) holds the stash.
-                    let input = engine.input_buffer();
-                    let n = n.min(STASH).min(input.len());
-                    input[..n].copy_from_slice(&stash[..n]);
-                    engine.handle_input(n, now);
+                    slot.wake(n, now);
                 } else if let Some(engine) = slot.active() {
                     engine.handle_input(n, now);
                 }

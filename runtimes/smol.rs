@@ -77,7 +77,8 @@ impl Runtime for Smol {
 fn executor() -> &'static smol::Executor<'static> {
     static EXECUTOR: OnceLock<smol::Executor<'static>> = OnceLock::new();
     EXECUTOR.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
         for i in 0..threads {
             // A thread that cannot start leaves the others to do the work.
             let _ = std::thread::Builder::new()

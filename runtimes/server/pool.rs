@@ -55,12 +55,17 @@ impl EnginePool {
     }
 }
 
+/// Bytes a parked connection reads before it takes an engine again: a
+/// request of up to 64 bytes arrives in one read, a longer one in two.
+const STASH: usize = 64;
+
 /// One connection's place for an engine, taken from and parked in a pool.
 /// It starts parked: a connection that never sends holds no engine.
 pub(crate) struct PooledSlot<'a> {
     pool: &'a EnginePool,
     client: SocketAddr,
     engine: Option<Box<DesktopEngine>>,
+    stash: [u8; STASH],
 }
 
 impl<'a> PooledSlot<'a> {
@@ -69,6 +74,7 @@ impl<'a> PooledSlot<'a> {
             pool,
             client,
             engine: None,
+            stash: [0; STASH],
         }
     }
 }
@@ -86,9 +92,18 @@ impl EngineSlot<{ super::connection::INPUT_BUFFER }, { super::connection::OUTPUT
         self.engine.as_deref_mut()
     }
 
-    fn activate(&mut self, now: Instant) -> &mut DesktopEngine {
+    fn stash(&mut self) -> &mut [u8] {
+        &mut self.stash
+    }
+
+    fn wake(&mut self, len: usize, now: Instant) {
         let (pool, client) = (self.pool, self.client);
-        self.engine.get_or_insert_with(|| pool.take(client, now))
+        let engine = self.engine.get_or_insert_with(|| pool.take(client, now));
+        // A restarted engine has at least 260 bytes of input space free.
+        let input = engine.input_buffer();
+        let len = len.min(STASH).min(input.len());
+        input[..len].copy_from_slice(&self.stash[..len]);
+        engine.handle_input(len, now);
     }
 
     fn park_after(&self) -> Option<Duration> {
