@@ -340,9 +340,9 @@ fn write_words(
     function: u8,
     words: &[u16],
 ) -> Result<(), ExceptionCode> {
-    let byte_count = words.len() * 2; // <= 250
-                                      // One reservation and direct stores: a two-byte `extend` costs a
-                                      // `memcpy` call, a measurable share of a small read (benches/engine.rs).
+    // At most 250. One reservation and direct stores: a two-byte `extend`
+    // costs a `memcpy` call, a measurable share of a small read (benches/engine.rs).
+    let byte_count = words.len() * 2;
     let dst = w.reserve(2 + byte_count).map_err(overflow)?;
     if let [f, count, data @ ..] = dst {
         (*f, *count) = (function, byte_count as u8);
