@@ -11,6 +11,7 @@
 //! - [`DataHandler`]: one overridable method per function (the spec's
 //!   `DataHandler`), plus the raw-PDU hook `ext_engine`.
 //! - [`DeviceIdentification`]: function 0x2B/0x0E objects and paging.
+//! - [`UnitRouter`]: one data bank per unit id (gateways, bus simulators).
 //! - [`Service`]: what all connections share (bank, handler, identification,
 //!   unit policy) and the dispatch from request to response.
 //! - [`Engine`]: one connection's state machine; bytes in, bytes out, time as
@@ -64,6 +65,7 @@ mod fmt;
 mod device_id;
 mod engine;
 mod handler;
+mod routing;
 mod service;
 mod session;
 mod shared;
@@ -74,6 +76,7 @@ pub mod wire;
 pub use device_id::{object_id, DeviceIdError, DeviceIdentification, MAX_OBJECT_LEN};
 pub use engine::{CloseReason, Engine, EngineConfig, MIN_BUFFER};
 pub use handler::{DataHandler, DefaultHandler, ExtResponse};
+pub use routing::{RouteError, UnitRouter};
 pub use service::{Respond, Service, UnitFilter, UnitSet};
 pub use session::SessionInfo;
 pub use shared::Shared;
