@@ -135,6 +135,10 @@ where
         // Drain: every complete request is answered before reading more.
         let mut park_at = None;
         let deadline = if let Some(engine) = slot.active() {
+            // A client that stops reading its responses blocks our writes
+            // once its window and our send buffer are full: after the idle
+            // timeout it is dropped, like one that stops sending.
+            let stall_limit = engine.config().idle_timeout;
             loop {
                 let output = match engine.poll_output(shared) {
                     Ok(output) => output,
@@ -143,13 +147,37 @@ where
                 if output.is_empty() {
                     break;
                 }
-                if let Err(e) = io.write_all(output).await {
-                    return ConnectionEnd::Io(e);
+                let stall_deadline = stall_limit.map(|t| clock.now() + t);
+                if armed.is_none() {
+                    if let Some(at) = stall_deadline {
+                        timer.set(Some(clock.sleep_until(at)));
+                        armed = Some(at);
+                    }
+                }
+                let mut write = pin!(io.write_all(output));
+                loop {
+                    let fired = pin!(poll_fn(|cx| match timer.as_mut().as_pin_mut() {
+                        Some(sleep) => sleep.poll(cx),
+                        None => Poll::Pending,
+                    }));
+                    match select(write.as_mut(), fired).await {
+                        Either::Left((Ok(()), _)) => break,
+                        Either::Left((Err(e), _)) => return ConnectionEnd::Io(e),
+                        Either::Right(((), _)) => {
+                            let now = clock.now();
+                            if stall_deadline.is_some_and(|at| now >= at) {
+                                return ConnectionEnd::Closed(CloseReason::WriteTimeout);
+                            }
+                            timer.set(stall_deadline.map(|at| clock.sleep_until(at)));
+                            armed = stall_deadline;
+                        }
+                    }
                 }
             }
-            if let Err(e) = io.flush().await {
-                return ConnectionEnd::Io(e);
-            }
+            // No `flush`: sockets send what is written without it, and
+            // embassy-net's `TcpSocket::flush` waits for the peer's ACK,
+            // which would stall pipelined requests behind a delayed ACK and
+            // let a silent peer hold the connection outside every timeout.
             park_at = engine
                 .idle_since()
                 .zip(park_after)
@@ -220,6 +248,89 @@ where
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::cell::Cell;
+    use core::convert::Infallible;
+    use core::future::{pending, ready, Future};
+    use core::pin::pin;
+    use core::task::{Context, Poll, Waker};
+    use std::cell::RefCell;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::{DataBank, EngineConfig, FixedStorage, Service};
+
+    /// Virtual time that moves 100 ms at every look; timers fire at once.
+    struct JumpingClock(Cell<u64>);
+
+    impl Clock for JumpingClock {
+        fn now(&self) -> Instant {
+            self.0.set(self.0.get() + 100_000);
+            Instant::from_micros(self.0.get())
+        }
+
+        fn sleep_until(&self, _deadline: Instant) -> impl Future<Output = ()> {
+            ready(())
+        }
+    }
+
+    /// A peer that sends `input` once, then nothing, and never reads.
+    struct NeverReads {
+        input: Vec<u8>,
+    }
+
+    impl embedded_io_async::ErrorType for NeverReads {
+        type Error = Infallible;
+    }
+
+    impl Read for NeverReads {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+            if self.input.is_empty() {
+                return pending().await;
+            }
+            let n = self.input.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for NeverReads {
+        async fn write(&mut self, _buf: &[u8]) -> Result<usize, Infallible> {
+            pending().await
+        }
+
+        async fn flush(&mut self) -> Result<(), Infallible> {
+            pending().await
+        }
+    }
+
+    #[test]
+    fn a_write_that_never_completes_ends_at_the_idle_timeout() {
+        let service = RefCell::new(Service::new(DataBank::new(
+            FixedStorage::<0, 0, 4, 0>::new(),
+        )));
+        let clock = JumpingClock(Cell::new(0));
+        let config = EngineConfig {
+            idle_timeout: Some(core::time::Duration::from_secs(2)),
+            frame_timeout: None,
+        };
+        let mut engine = Engine::<260, 260>::new(config, None, clock.now());
+        let mut io = NeverReads {
+            input: [0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1].to_vec(),
+        };
+        let mut served = pin!(serve_connection(&mut io, &service, &clock, &mut engine));
+        let mut cx = Context::from_waker(Waker::noop());
+        // Every timer is ready at once, so the stalled write must give up
+        // within one poll; a driver that waits for the write forever stays Pending.
+        match served.as_mut().poll(&mut cx) {
+            Poll::Ready(end) => assert_eq!(end, ConnectionEnd::Closed(CloseReason::WriteTimeout)),
+            Poll::Pending => panic!("a write that never completes held the connection"),
         }
     }
 }

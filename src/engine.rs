@@ -46,6 +46,9 @@ pub enum CloseReason {
     IdleTimeout,
     /// A frame started and was not completed within [`EngineConfig::frame_timeout`].
     FrameTimeout,
+    /// The client did not read its responses for [`EngineConfig::idle_timeout`]
+    /// (reported by adapters, whose writes stalled).
+    WriteTimeout,
 }
 
 impl core::fmt::Display for CloseReason {
@@ -54,6 +57,7 @@ impl core::fmt::Display for CloseReason {
             CloseReason::Frame(e) => write!(f, "{e}"),
             CloseReason::IdleTimeout => f.write_str("idle timeout"),
             CloseReason::FrameTimeout => f.write_str("incomplete frame timed out"),
+            CloseReason::WriteTimeout => f.write_str("client stopped reading responses"),
         }
     }
 }
