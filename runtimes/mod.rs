@@ -17,8 +17,8 @@ pub mod embedded_io;
 mod server;
 #[cfg(feature = "_desktop")]
 pub use server::{
-    ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime, ServerConfig,
-    ServerError,
+    recommended_threads, ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime,
+    ServerConfig, ServerError,
 };
 
 #[cfg(feature = "async-std")]

@@ -57,6 +57,16 @@ pub trait Runtime: Send + Sync + 'static {
     fn block_on<T>(future: impl Future<Output = T>) -> T;
 }
 
+/// Executor threads for a Modbus server: one per core but one (at least
+/// one). The remaining core runs the I/O reactor thread and the rest of the
+/// application; on small machines a thread per core makes them fight
+/// (README figures). The smol adapter uses it; for async-std, whose global
+/// pool belongs to the application, set `ASYNC_STD_THREAD_COUNT` to it at
+/// the start of `main` (as the `server` example does).
+pub fn recommended_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
 type EventHook = Arc<dyn Fn(&ConnectionEvent) + Send + Sync>;
 
 struct Running {

@@ -357,6 +357,12 @@ mod ours {
     }
 
     pub fn serve_async_std(addr: SocketAddr) -> Result<(), String> {
+        // Configured as the `server` example configures it: async-std's
+        // global pool belongs to the application, sized before first use.
+        if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
+            let threads = runtimes::recommended_threads();
+            std::env::set_var("ASYNC_STD_THREAD_COUNT", threads.to_string());
+        }
         let server = runtimes::async_std::ModbusServer::new(config(addr), seeded_service()?);
         server.start().map_err(|e| format!("start: {e}"))?;
         announce(server.local_addr().ok_or("not running after start")?.port());
