@@ -279,14 +279,17 @@ async fn bench(o: &Options) -> usize {
     println!(
         "\nLoopback, {} ms per point, median of {} run(s), client: {} tokio worker thread(s), {} core(s); \
          tokio servers: 2 workers; smol: the adapter's executor, one thread per core but one; \
-         async-std: its default pool (ASYNC_STD_THREAD_COUNT={}).\n",
+         async-std: ASYNC_STD_THREAD_COUNT={}.\n",
         o.duration.as_millis(),
         o.repeat,
         o.client_threads,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        std::env::var("ASYNC_STD_THREAD_COUNT").unwrap_or_else(|_| "unset: one per core".into()),
+        std::env::var("ASYNC_STD_THREAD_COUNT").unwrap_or_else(|_| format!(
+            "{} (runtimes::recommended_threads, as the server example)",
+            modbus_server::runtimes::recommended_threads()
+        )),
     );
     println!("{}", report::load_table(&results));
     if !idle_results.is_empty() {
