@@ -203,10 +203,12 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
                     break; // the rest waits for the next poll_output
                 }
                 let frame = Frame::prevalidated(&input[start..end], len);
-                if let Some(n) =
-                    service.respond(frame.header(), frame.pdu(), client, &mut output[out_len..])
-                {
-                    out_len += n;
+                let free = &mut output[out_len..];
+                let room = free.len();
+                if let Some(n) = service.respond(frame.header(), frame.pdu(), client, free) {
+                    // A `Respond` impl that claims more than it was given
+                    // must not make the next slice panic.
+                    out_len += n.min(room);
                 }
                 start += len;
                 next = Frame::<&[u8]>::frame_len(&input[start..end]).unwrap_or_else(|e| {
