@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
 //!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
-//!     [--client-threads N]
+//!     [--client spin|wait] [--client-threads N]
 //! modbus-load serve <smol|async-std|echo-limit|tokio-modbus> <port>   (internal)
 //! ```
 //!
@@ -25,7 +25,7 @@ mod servers;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use client::{Load, Op};
+use client::{Client, Load, Op};
 use report::{IdleResult, PointResult};
 use servers::Kind;
 
@@ -34,12 +34,20 @@ struct Options {
     duration: Duration,
     servers: Vec<Kind>,
     idle: usize,
+    client: ClientKind,
     client_threads: usize,
     idle_only: bool,
     repeat: usize,
 }
 
-const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--repeat N] [--client-threads N]\n       modbus-load serve <kind> <port>";
+/// Which client drives the points (`--client`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientKind {
+    Spin,
+    Wait,
+}
+
+const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--repeat N] [--client spin|wait] [--client-threads N]\n       modbus-load serve <kind> <port>";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -47,6 +55,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         duration: Duration::from_secs(3),
         servers: Kind::ALL.to_vec(),
         idle: 1000,
+        client: ClientKind::Spin,
         client_threads: 1,
         idle_only: false,
         repeat: 1,
@@ -82,10 +91,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 o.idle = value(arg)?.parse().map_err(|e| format!("--idle: {e}"))?;
                 idle_set = true;
             }
+            "--client" => {
+                o.client = match value(arg)?.as_str() {
+                    "spin" => ClientKind::Spin,
+                    "wait" => ClientKind::Wait,
+                    other => return Err(format!("--client: {other} is not spin or wait")),
+                };
+            }
             "--client-threads" => {
                 o.client_threads = value(arg)?
-                    .parse()
-                    .map_err(|e| format!("--client-threads: {e}"))?;
+                    .parse::<usize>()
+                    .map_err(|e| format!("--client-threads: {e}"))?
+                    .max(1);
             }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -100,6 +117,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+impl Options {
+    /// The client the points run with.
+    fn load_client(&self) -> Client {
+        match self.client {
+            ClientKind::Spin => Client::Spin {
+                threads: self.client_threads,
+            },
+            ClientKind::Wait => Client::Wait,
+        }
+    }
+}
+
 /// The points of the run: the brief's matrix, or the smoke subset.
 fn points(o: &Options) -> Vec<Load> {
     if o.idle_only {
@@ -110,11 +139,13 @@ fn points(o: &Options) -> Vec<Load> {
     } else {
         &[(1, 1), (1, 16), (16, 1), (64, 4), (256, 1)]
     };
+    let client = o.load_client();
     let load = |(connections, depth): (usize, usize), op| Load {
         connections,
         depth,
         op,
         duration: o.duration,
+        client,
     };
     let mut points = Vec::new();
     for op in [Op::ReadHolding, Op::WriteHolding] {
@@ -151,8 +182,14 @@ fn main() -> ExitCode {
         }
     };
     raise_open_file_limit(options.idle as u64 * 2 + 1024);
+    // The waiting client's connections run on this runtime; the spinning
+    // client has threads of its own and leaves it the idle test.
+    let workers = match options.client {
+        ClientKind::Wait => options.client_threads,
+        ClientKind::Spin => 1,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.client_threads.max(1))
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
@@ -277,11 +314,12 @@ async fn bench(o: &Options) -> usize {
     }
 
     println!(
-        "\nLoopback, {} ms per point, median of {} run(s), client: {} tokio worker thread(s), {} core(s); \
+        "\nLoopback, {} ms per point, median of {} run(s), client: {} ({} thread(s)), {} core(s); \
          tokio servers: 2 workers; smol: the adapter's executor, one thread per core but one; \
          async-std: ASYNC_STD_THREAD_COUNT={}.\n",
         o.duration.as_millis(),
         o.repeat,
+        o.load_client().label(),
         o.client_threads,
         std::thread::available_parallelism()
             .map(|n| n.get())

@@ -373,12 +373,12 @@ mod ours {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{self, Load, Op};
+    use crate::client::{self, Client, Load, Op};
     use std::time::Duration;
 
     /// Runs the client for a moment against an echo server whose register
     /// reads answer `register(addr)`.
-    async fn against_echo(register: fn(u16) -> u16, op: Op) -> client::Outcome {
+    async fn against_echo(register: fn(u16) -> u16, op: Op, client: Client) -> client::Outcome {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let canned = Arc::new(echo::Canned::new(register));
@@ -395,33 +395,49 @@ mod tests {
             depth: 4,
             op,
             duration: Duration::from_millis(100),
+            client,
         };
         let outcome = client::run(addr, load).await;
         server.abort();
         outcome
     }
 
-    #[tokio::test]
+    /// Both drivers; the spinning one on two threads, so connections are
+    /// dealt across threads too.
+    const CLIENTS: [Client; 2] = [Client::Wait, Client::Spin { threads: 2 }];
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn correct_answers_pass_every_check() {
-        for op in [Op::ReadHolding, Op::WriteHolding, Op::ReadCoils] {
-            let out = against_echo(proto::seed_register, op).await;
-            assert_eq!(out.errors, 0, "{op:?}: {:?}", out.first_error);
-            assert!(out.completed > 0, "{op:?}");
+        for client in CLIENTS {
+            for op in [Op::ReadHolding, Op::WriteHolding, Op::ReadCoils] {
+                let out = against_echo(proto::seed_register, op, client).await;
+                assert_eq!(out.errors, 0, "{client:?} {op:?}: {:?}", out.first_error);
+                assert!(out.completed > 0, "{client:?} {op:?}");
+            }
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_wrong_register_value_is_an_error() {
-        let out = against_echo(|a| proto::seed_register(a) ^ 0x0100, Op::ReadHolding).await;
-        assert_eq!(out.completed, 0);
-        assert!(out.errors > 0);
-        assert!(out.first_error.unwrap().contains("expected"));
+        for client in CLIENTS {
+            let out = against_echo(
+                |a| proto::seed_register(a) ^ 0x0100,
+                Op::ReadHolding,
+                client,
+            )
+            .await;
+            assert_eq!(out.completed, 0, "{client:?}");
+            assert!(out.errors > 0, "{client:?}");
+            assert!(out.first_error.unwrap().contains("expected"), "{client:?}");
+        }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_that_forgets_writes_fails_the_read_back() {
         // The echo limit keeps no tables: reading back returns the seed.
-        let out = against_echo(proto::seed_register, Op::Mixed).await;
-        assert!(out.errors > 0);
+        for client in CLIENTS {
+            let out = against_echo(proto::seed_register, Op::Mixed, client).await;
+            assert!(out.errors > 0, "{client:?}");
+        }
     }
 }
