@@ -17,12 +17,10 @@
 //! ```
 
 use core::future::Future;
-use std::io;
-use std::net::{Shutdown, SocketAddr};
 
 use super::server::Runtime;
 
-/// The async-std [`Runtime`]: its global executor, listener and timers.
+/// The async-std [`Runtime`]: its global executor and timers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncStd;
 
@@ -31,27 +29,6 @@ pub type ModbusServer<S = crate::HeapStorage, H = crate::DefaultHandler, C = cra
     super::server::ModbusServer<AsyncStd, S, H, C>;
 
 impl Runtime for AsyncStd {
-    type Listener = async_std::net::TcpListener;
-    type Stream = async_std::net::TcpStream;
-
-    fn listener(listener: std::net::TcpListener) -> io::Result<Self::Listener> {
-        Ok(listener.into())
-    }
-
-    fn accept(
-        listener: &Self::Listener,
-    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send {
-        listener.accept()
-    }
-
-    fn set_nodelay(stream: &Self::Stream, on: bool) -> io::Result<()> {
-        stream.set_nodelay(on)
-    }
-
-    fn shutdown(stream: &Self::Stream) {
-        let _ = stream.shutdown(Shutdown::Both);
-    }
-
     fn spawn(future: impl Future<Output = ()> + Send + 'static) {
         async_std::task::spawn(future);
     }

@@ -23,13 +23,11 @@
 //! ```
 
 use core::future::Future;
-use std::io;
-use std::net::{Shutdown, SocketAddr};
 use std::sync::OnceLock;
 
 use super::server::Runtime;
 
-/// The smol [`Runtime`]: its global executor, listener and timers.
+/// The smol [`Runtime`]: its executor and timers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
@@ -38,27 +36,6 @@ pub type ModbusServer<S = crate::HeapStorage, H = crate::DefaultHandler, C = cra
     super::server::ModbusServer<Smol, S, H, C>;
 
 impl Runtime for Smol {
-    type Listener = smol::net::TcpListener;
-    type Stream = smol::net::TcpStream;
-
-    fn listener(listener: std::net::TcpListener) -> io::Result<Self::Listener> {
-        smol::net::TcpListener::try_from(listener)
-    }
-
-    fn accept(
-        listener: &Self::Listener,
-    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send {
-        listener.accept()
-    }
-
-    fn set_nodelay(stream: &Self::Stream, on: bool) -> io::Result<()> {
-        stream.set_nodelay(on)
-    }
-
-    fn shutdown(stream: &Self::Stream) {
-        let _ = stream.shutdown(Shutdown::Both);
-    }
-
     fn spawn(future: impl Future<Output = ()> + Send + 'static) {
         executor().spawn(future).detach();
     }

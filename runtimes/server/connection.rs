@@ -16,6 +16,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 
 use super::config::DisconnectReason;
 use super::pool::{EnginePool, PooledSlot};
+use super::socket::Socket;
 use super::Runtime;
 use crate::runtimes::io::{serve_connection, Clock, ConnectionEnd};
 use crate::{Engine, Instant, Respond, Shared};
@@ -135,7 +136,7 @@ impl<S> Registry<S> {
 
 /// Serves one accepted stream to the end and says why it ended.
 pub(crate) async fn serve<R, X>(
-    stream: R::Stream,
+    stream: Socket,
     client: SocketAddr,
     shared: Arc<X>,
     pool: Arc<EnginePool>,

@@ -5,6 +5,7 @@
 mod config;
 mod connection;
 mod pool;
+mod socket;
 
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
@@ -22,33 +23,16 @@ pub use config::{ConnectionEvent, DisconnectReason, LimitPolicy, ServerConfig, S
 use connection::{lock, now_micros, Entry, Registry};
 use futures::future::{AbortHandle, Abortable};
 use futures::FutureExt;
+use socket::{Listener, Socket};
 
 use crate::{ChangeCallbacks, DataHandler, DeviceIdentification, Service, Storage};
 
-/// What a desktop runtime provides: a listener, streams, spawning, timers.
-/// Implemented by `runtimes::async_std::AsyncStd` and `runtimes::smol::Smol`.
+/// What a desktop runtime provides: spawning, timers and blocking on a
+/// future. Implemented by `runtimes::async_std::AsyncStd` and
+/// `runtimes::smol::Smol`. Sockets are not part of it: both runtimes run on
+/// async-io's reactor, and the server uses async-io's sockets directly
+/// (the `socket` module says why).
 pub trait Runtime: Send + Sync + 'static {
-    /// The runtime's TCP listener.
-    type Listener: Send + Sync + 'static;
-    /// The runtime's TCP stream; clones are handles on the same socket.
-    type Stream: futures::io::AsyncRead
-        + futures::io::AsyncWrite
-        + Clone
-        + Unpin
-        + Send
-        + Sync
-        + 'static;
-
-    /// Wraps a bound, listening std listener.
-    fn listener(listener: std::net::TcpListener) -> io::Result<Self::Listener>;
-    /// Accepts one connection.
-    fn accept(
-        listener: &Self::Listener,
-    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
-    /// Sets TCP_NODELAY.
-    fn set_nodelay(stream: &Self::Stream, on: bool) -> io::Result<()>;
-    /// Shuts both directions of the socket down (wakes its task with EOF).
-    fn shutdown(stream: &Self::Stream);
     /// Runs `future` in the background.
     fn spawn(future: impl Future<Output = ()> + Send + 'static);
     /// Completes at `deadline`.
@@ -80,8 +64,9 @@ struct Inner<R: Runtime, T> {
     config: Mutex<ServerConfig>,
     service: Arc<Mutex<T>>,
     running: Mutex<Option<Running>>,
-    connections: Mutex<Registry<R::Stream>>,
+    connections: Mutex<Registry<Socket>>,
     on_event: Mutex<Option<EventHook>>,
+    runtime: core::marker::PhantomData<R>,
 }
 
 /// A Modbus TCP server (the spec's `ModbusServer`), generic over the
@@ -121,6 +106,7 @@ where
                 running: Mutex::new(None),
                 connections: Mutex::new(Registry::default()),
                 on_event: Mutex::new(None),
+                runtime: core::marker::PhantomData,
             }),
         }
     }
@@ -208,7 +194,7 @@ where
         let bind_error = |source| ServerError::Bind { addr, source };
         let listener = bind(addr, &config).map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        let listener = R::listener(listener).map_err(bind_error)?;
+        let listener = socket::listener(listener).map_err(bind_error)?;
         let (accept, registration) = AbortHandle::new_pair();
         let (release, released) = mpsc::channel();
         *running = Some(Running {
@@ -253,7 +239,7 @@ where
             .collect();
         for entry in entries {
             entry.abort.abort();
-            R::shutdown(&entry.stream);
+            entry.stream.shutdown();
             self.emit(&ConnectionEvent::Disconnected {
                 client: entry.client,
                 reason: DisconnectReason::ServerStopped,
@@ -270,10 +256,10 @@ where
         }
     }
 
-    async fn accept_loop(self, listener: R::Listener, config: ServerConfig) {
+    async fn accept_loop(self, listener: Listener, config: ServerConfig) {
         let pool = Arc::new(pool::EnginePool::new(config.engine));
         loop {
-            match R::accept(&listener).await {
+            match socket::accept(&listener).await {
                 Ok((stream, client)) => self.admit(stream, client, &config, &pool),
                 Err(e) => {
                     // Out of file descriptors and the like: back off, don't spin.
@@ -286,7 +272,7 @@ where
 
     fn admit(
         &self,
-        stream: R::Stream,
+        stream: Socket,
         client: SocketAddr,
         config: &ServerConfig,
         pool: &Arc<pool::EnginePool>,
@@ -302,7 +288,7 @@ where
             match evicted {
                 Some(entry) => {
                     entry.abort.abort();
-                    R::shutdown(&entry.stream);
+                    entry.stream.shutdown();
                     drop(connections);
                     self.emit(&ConnectionEvent::Disconnected {
                         client: entry.client,
@@ -312,7 +298,7 @@ where
                 }
                 None => {
                     drop(connections);
-                    R::shutdown(&stream);
+                    stream.shutdown();
                     debug!("modbus server: refused {} (max_connections)", client);
                     self.emit(&ConnectionEvent::Refused { client });
                     return;
@@ -320,7 +306,7 @@ where
             }
         }
         if config.nodelay {
-            let _ = R::set_nodelay(&stream, true);
+            let _ = stream.set_nodelay(true);
         }
         let last_input = Arc::new(AtomicU64::new(now_micros()));
         let (abort, registration) = AbortHandle::new_pair();
@@ -355,7 +341,7 @@ where
                 Err(_aborted) => return,
             };
             if let Some(entry) = lock(&server.inner.connections).open.remove(&id) {
-                R::shutdown(&entry.stream);
+                entry.stream.shutdown();
             }
             debug!("modbus server: {} disconnected: {:?}", client, reason);
             server.emit(&ConnectionEvent::Disconnected { client, reason });
