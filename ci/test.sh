@@ -42,6 +42,11 @@ bash ci/tap-test.sh
 step "fuzz targets build"
 bash ci/fuzz-build.sh
 
+step "load benchmark: format, lints, its own tests (both clients catch wrong answers)"
+cargo fmt --manifest-path benches/load/Cargo.toml -- --check
+cargo clippy --release --all-targets --manifest-path benches/load/Cargo.toml -- -D warnings
+cargo test --release --manifest-path benches/load/Cargo.toml
+
 step "load benchmark smoke run (every response checked)"
 cargo run --release --manifest-path benches/load/Cargo.toml -- --quick
 

@@ -7,7 +7,8 @@
 //! the echo limit where two threads, fighting over the cores, reached
 //! 0.8-0.9x (`benches/load`). smol's own global executor is not used: its
 //! thread count is fixed by `SMOL_THREADS` before its first use, which a
-//! library cannot rely on.
+//! library cannot rely on. This executor follows the same convention:
+//! `SMOL_THREADS`, if set when the first server starts, is its thread count.
 //!
 //! ```no_run
 //! use modbus_server::runtimes::smol::ModbusServer;
@@ -49,13 +50,19 @@ impl Runtime for Smol {
     }
 }
 
-/// The executor connections run on, with one thread per available core but
-/// one, started at first use and kept for the life of the process.
+/// The executor connections run on, started at first use and kept for the
+/// life of the process: `SMOL_THREADS` threads if that is set (smol's own
+/// convention for its global executor), else [`recommended_threads`].
+///
+/// [`recommended_threads`]: super::recommended_threads
 fn executor() -> &'static smol::Executor<'static> {
     static EXECUTOR: OnceLock<smol::Executor<'static>> = OnceLock::new();
     EXECUTOR.get_or_init(|| {
-        let threads =
-            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+        let threads = std::env::var("SMOL_THREADS")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(super::recommended_threads);
         for i in 0..threads {
             // A thread that cannot start leaves the others to do the work.
             let _ = std::thread::Builder::new()

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
 //!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
-//!     [--client spin|wait] [--client-threads N]
+//!     [--point CxD,..] [--client spin|wait] [--client-threads N]
 //! modbus-load serve <smol|async-std|echo-limit|tokio-modbus> <port>   (internal)
 //! ```
 //!
@@ -37,6 +37,8 @@ struct Options {
     client: ClientKind,
     client_threads: usize,
     idle_only: bool,
+    /// `--point`: only these (connections, depth) shapes of the matrix.
+    only: Vec<(usize, usize)>,
     repeat: usize,
 }
 
@@ -47,7 +49,7 @@ enum ClientKind {
     Wait,
 }
 
-const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--repeat N] [--client spin|wait] [--client-threads N]\n       modbus-load serve <kind> <port>";
+const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--repeat N] [--point CxD,..] [--client spin|wait] [--client-threads N]\n       modbus-load serve <kind> <port>";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -58,6 +60,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         client: ClientKind::Spin,
         client_threads: 1,
         idle_only: false,
+        only: Vec::new(),
         repeat: 1,
     };
     let mut duration_set = false;
@@ -67,6 +70,13 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--quick" => o.quick = true,
+            "--point" => {
+                for shape in value(arg)?.split(',') {
+                    o.only.push(parse_shape(shape).ok_or(format!(
+                        "--point: {shape} is not CONNECTIONSxDEPTH, e.g. 1x16"
+                    ))?);
+                }
+            }
             "--idle-only" => o.idle_only = true,
             "--repeat" => {
                 o.repeat = value(arg)?
@@ -129,6 +139,13 @@ impl Options {
     }
 }
 
+/// `16x4` -> (16, 4).
+fn parse_shape(shape: &str) -> Option<(usize, usize)> {
+    let (connections, depth) = shape.split_once('x')?;
+    let (connections, depth) = (connections.parse().ok()?, depth.parse().ok()?);
+    (connections > 0 && depth > 0).then_some((connections, depth))
+}
+
 /// The points of the run: the brief's matrix, or the smoke subset.
 fn points(o: &Options) -> Vec<Load> {
     if o.idle_only {
@@ -154,6 +171,10 @@ fn points(o: &Options) -> Vec<Load> {
     // The other two operations, pipelined over a few connections.
     points.push(load((16, 4), Op::ReadCoils));
     points.push(load((16, 4), Op::Mixed));
+    // `--point` repeats chosen shapes of the matrix, e.g. one that looked off.
+    if !o.only.is_empty() {
+        points.retain(|p| o.only.contains(&(p.connections, p.depth)));
+    }
     points
 }
 
