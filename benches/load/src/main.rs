@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
-//!     [--servers smol,async-std,echo-limit,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
+//!     [--servers smol,async-std,echo-limit,echo-smol,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
 //!     [--point CxD,..] [--client spin|wait] [--client-threads N]
-//! modbus-load serve <smol|async-std|echo-limit|tokio-modbus> <port>   (internal)
+//! modbus-load serve <smol|async-std|echo-limit|echo-smol|tokio-modbus> <port>   (internal)
 //! ```
 //!
 //! Each server runs as a child process, started fresh for every point so
@@ -304,7 +304,7 @@ async fn bench(o: &Options) -> usize {
 
     let mut idle_results = Vec::new();
     if o.idle > 0 {
-        for &kind in &o.servers {
+        for &kind in o.servers.iter().filter(|k| k.in_idle_test()) {
             let outcome = run_idle(kind, o.idle).await;
             match &outcome {
                 Ok(i) => {

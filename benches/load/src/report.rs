@@ -59,25 +59,26 @@ fn micros(nanos: u64) -> String {
 pub fn load_table(results: &[PointResult]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| point | server | req/s | p50 µs | p99 µs | errors | server peak RSS MiB | vs echo limit | vs tokio-modbus |\n",
+        "| point | server | req/s | p50 µs | p99 µs | errors | server peak RSS MiB | vs echo limit | vs echo on smol | vs tokio-modbus |\n",
     );
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         let label = point_label(&r.load);
         match &r.outcome {
             Ok((o, mem)) => {
                 let rps = o.requests_per_second();
-                let (vs_echo, vs_tm) = if r.kind.is_ours() {
+                let (vs_echo, vs_echo_smol, vs_tm) = if r.kind.is_ours() {
                     (
                         ratio(rps, rate(results, &r.load, Kind::Echo)),
+                        ratio(rps, rate(results, &r.load, Kind::EchoSmol)),
                         ratio(rps, rate(results, &r.load, Kind::TokioModbus)),
                     )
                 } else {
-                    (String::new(), String::new())
+                    (String::new(), String::new(), String::new())
                 };
                 let _ = writeln!(
                     s,
-                    "| {label} | {} | {:.0} | {} | {} | {} | {:.1} | {vs_echo} | {vs_tm} |",
+                    "| {label} | {} | {:.0} | {} | {} | {} | {:.1} | {vs_echo} | {vs_echo_smol} | {vs_tm} |",
                     r.kind.name(),
                     rps,
                     micros(o.latency.value_at_quantile(0.5)),
@@ -89,7 +90,7 @@ pub fn load_table(results: &[PointResult]) -> String {
             Err(reason) => {
                 let _ = writeln!(
                     s,
-                    "| {label} | {} | not run: {reason} | | | | | | |",
+                    "| {label} | {} | not run: {reason} | | | | | | | |",
                     r.kind.name()
                 );
             }

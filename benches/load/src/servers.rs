@@ -21,18 +21,28 @@ pub enum Kind {
     AsyncStd,
     /// Frames by MBAP length and writes canned answers: the ceiling.
     Echo,
+    /// The same echo on smol's executor with one thread, as our smol
+    /// adapter runs: the ceiling of the runtime we run on.
+    EchoSmol,
     /// tokio-modbus's TCP server with in-memory tables.
     TokioModbus,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Smol, Kind::AsyncStd, Kind::Echo, Kind::TokioModbus];
+    pub const ALL: [Kind; 5] = [
+        Kind::Smol,
+        Kind::AsyncStd,
+        Kind::Echo,
+        Kind::EchoSmol,
+        Kind::TokioModbus,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Smol => "smol",
             Kind::AsyncStd => "async-std",
             Kind::Echo => "echo-limit",
+            Kind::EchoSmol => "echo-smol",
             Kind::TokioModbus => "tokio-modbus",
         }
     }
@@ -46,9 +56,15 @@ impl Kind {
         matches!(self, Kind::Smol | Kind::AsyncStd)
     }
 
-    /// The echo limit keeps no tables, so it cannot answer a read-back.
+    /// The echo servers keep no tables, so they cannot answer a read-back.
     pub fn stores_writes(self) -> bool {
-        self != Kind::Echo
+        !matches!(self, Kind::Echo | Kind::EchoSmol)
+    }
+
+    /// Whether the idle-connections test runs it: not the smol echo, a
+    /// throughput reference only (std's listener has a 128 backlog).
+    pub fn in_idle_test(self) -> bool {
+        self != Kind::EchoSmol
     }
 }
 
@@ -63,6 +79,7 @@ pub fn serve(kind: Kind, port: u16) -> Result<(), String> {
     exit_when_parent_goes();
     match kind {
         Kind::Echo => tokio_runtime()?.block_on(echo::serve(addr)),
+        Kind::EchoSmol => echo_smol::serve(addr),
         Kind::TokioModbus => tokio_runtime()?.block_on(reference::serve(addr)),
         Kind::Smol => ours::serve_smol(addr),
         Kind::AsyncStd => ours::serve_async_std(addr),
@@ -201,32 +218,105 @@ mod echo {
         }
     }
 
+    /// The I/O-free part of an echo connection: frames what was read and
+    /// queues the answers, shared by the tokio and the smol echo.
+    pub(super) struct EchoState {
+        buf: Vec<u8>,
+        filled: usize,
+        out: Vec<u8>,
+    }
+
+    impl EchoState {
+        pub(super) fn new() -> Self {
+            EchoState {
+                buf: vec![0u8; 8192],
+                filled: 0,
+                out: Vec::with_capacity(8192),
+            }
+        }
+
+        pub(super) fn read_buffer(&mut self) -> &mut [u8] {
+            &mut self.buf[self.filled..]
+        }
+
+        /// `n` bytes were read: the answers to every complete request (one
+        /// write), or `None` when the bytes are not Modbus.
+        pub(super) fn received(&mut self, n: usize, canned: &Canned) -> Option<&[u8]> {
+            self.filled += n;
+            self.out.clear();
+            let mut at = 0;
+            while let Some(len) = proto::frame_len(&self.buf[at..self.filled]).ok()? {
+                canned.answer(&self.buf[at..at + len], &mut self.out);
+                at += len;
+            }
+            self.buf.copy_within(at..self.filled, 0);
+            self.filled -= at;
+            Some(&self.out)
+        }
+    }
+
     pub(super) async fn connection(mut stream: TcpStream, canned: &Canned) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 8192];
-        let mut filled = 0;
-        let mut out = Vec::with_capacity(8192);
+        let mut state = EchoState::new();
         loop {
-            let n = stream.read(&mut buf[filled..]).await?;
+            let n = stream.read(state.read_buffer()).await?;
             if n == 0 {
                 return Ok(());
             }
-            filled += n;
-            let mut at = 0;
-            loop {
-                match proto::frame_len(&buf[at..filled]) {
-                    Ok(Some(len)) => {
-                        canned.answer(&buf[at..at + len], &mut out);
-                        at += len;
-                    }
-                    Ok(None) => break,
-                    Err(_) => return Ok(()), // not Modbus: drop the connection
-                }
+            match state.received(n, canned) {
+                Some(answers) if !answers.is_empty() => stream.write_all(answers).await?,
+                Some(_) => {}
+                None => return Ok(()), // not Modbus: drop the connection
             }
-            buf.copy_within(at..filled, 0);
-            filled -= at;
-            if !out.is_empty() {
-                stream.write_all(&out).await?;
-                out.clear();
+        }
+    }
+}
+
+/// The echo limit on smol: one executor thread, like the smol adapter, and
+/// smol's own `TcpStream`. What is left between it and the tokio echo is
+/// the runtime's, not the server's.
+mod echo_smol {
+    use super::echo::{Canned, EchoState};
+    use super::*;
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub fn serve(addr: SocketAddr) -> Result<(), String> {
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let listener = smol::net::TcpListener::try_from(listener).map_err(|e| e.to_string())?;
+        let executor: &'static smol::Executor<'static> = Box::leak(Box::new(smol::Executor::new()));
+        let canned = Arc::new(Canned::new(proto::seed_register));
+        executor
+            .spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let _ = stream.set_nodelay(true);
+                    let canned = canned.clone();
+                    executor
+                        .spawn(async move {
+                            let _ = connection(stream, &canned).await;
+                        })
+                        .detach();
+                }
+            })
+            .detach();
+        announce(port);
+        // This thread is the executor's one thread; the process ends when
+        // the parent closes stdin.
+        smol::block_on(executor.run(std::future::pending::<()>()));
+        Ok(())
+    }
+
+    async fn connection(mut stream: smol::net::TcpStream, canned: &Canned) -> std::io::Result<()> {
+        let mut state = EchoState::new();
+        loop {
+            let n = stream.read(state.read_buffer()).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            match state.received(n, canned) {
+                Some(answers) if !answers.is_empty() => stream.write_all(answers).await?,
+                Some(_) => {}
+                None => return Ok(()),
             }
         }
     }
