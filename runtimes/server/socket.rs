@@ -59,9 +59,12 @@ const MAX_SCORE: u8 = 16;
 /// Where a [`Socket`]'s next read stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ReadState {
-    /// Bytes may be waiting: read first; `n` empty reads are allowed
-    /// before registering.
-    Read(u8),
+    /// Bytes may be waiting: read first.
+    Read,
+    /// Right after a short read, reading again on the chance that the
+    /// client's next bytes are already here; `n` tries left before
+    /// registering. Whether one finds bytes moves the score.
+    Eager(u8),
     /// The last read came back short, so the receive queue was empty:
     /// register for readiness before reading again.
     Drained,
@@ -80,8 +83,6 @@ pub struct Socket {
     eager_score: u8,
     /// Short reads since eager reads were last tried.
     since_eager: u8,
-    /// Whether the read in progress is an eager one.
-    eager: bool,
 }
 
 impl Clone for Socket {
@@ -94,10 +95,9 @@ impl Socket {
     fn new(inner: Arc<Async<TcpStream>>) -> Self {
         Socket {
             inner,
-            state: ReadState::Read(1),
+            state: ReadState::Read,
             eager_score: HIT_SCORE,
             since_eager: 0,
-            eager: false,
         }
     }
 
@@ -117,8 +117,7 @@ impl Socket {
         self.since_eager = self.since_eager.wrapping_add(1);
         if self.eager_score > 0 || self.since_eager % RETRY_EVERY == 0 {
             self.since_eager = 0;
-            self.eager = true;
-            self.state = ReadState::Read(EAGER_READS);
+            self.state = ReadState::Eager(EAGER_READS);
         } else {
             self.state = ReadState::Drained;
         }
@@ -143,35 +142,33 @@ impl AsyncRead for Socket {
                     match this.inner.poll_readable(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Ready(Ok(())) if was_waiting => this.state = ReadState::Read(1),
+                        Poll::Ready(Ok(())) if was_waiting => this.state = ReadState::Read,
                         // Not registered since the last wake-up: this is the
                         // readiness that woke the task, already consumed by a
                         // read. Polling again registers.
                         Poll::Ready(Ok(())) => {}
                     }
                 }
-                ReadState::Read(tries) => match { this.inner.get_ref() }.read(buf) {
+                ReadState::Read | ReadState::Eager(_) => match { this.inner.get_ref() }.read(buf) {
                     Ok(n) => {
-                        if this.eager {
-                            this.eager = false;
+                        if let ReadState::Eager(_) = this.state {
                             this.eager_score = (this.eager_score + HIT_SCORE).min(MAX_SCORE);
                         }
-                        this.state = ReadState::Read(1);
+                        this.state = ReadState::Read;
                         if n < buf.len() {
                             this.after_short_read();
                         }
                         return Poll::Ready(Ok(n));
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if tries > 1 {
-                            this.state = ReadState::Read(tries - 1);
-                        } else {
-                            if this.eager {
-                                this.eager = false;
+                        this.state = match this.state {
+                            ReadState::Eager(tries) if tries > 1 => ReadState::Eager(tries - 1),
+                            ReadState::Eager(_) => {
                                 this.eager_score = this.eager_score.saturating_sub(1);
+                                ReadState::Drained
                             }
-                            this.state = ReadState::Drained;
-                        }
+                            _ => ReadState::Drained,
+                        };
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Poll::Ready(Err(e)),
@@ -288,7 +285,7 @@ mod tests {
         let mut eager = 0;
         for _ in 0..(RETRY_EVERY as usize * 4) {
             socket.after_short_read();
-            if socket.state == ReadState::Read(EAGER_READS) {
+            if socket.state == ReadState::Eager(EAGER_READS) {
                 eager += 1;
             } else {
                 assert_eq!(socket.state, ReadState::Drained);
@@ -298,7 +295,7 @@ mod tests {
         // A hit raises the score past several misses.
         socket.eager_score = HIT_SCORE;
         socket.after_short_read();
-        assert_eq!(socket.state, ReadState::Read(EAGER_READS));
+        assert_eq!(socket.state, ReadState::Eager(EAGER_READS));
     }
 
     #[test]
