@@ -34,19 +34,13 @@ struct Options {
     duration: Duration,
     servers: Vec<Kind>,
     idle: usize,
-    client: ClientKind,
+    /// `--client`; a spinning client's thread count is `client_threads`.
+    client: Client,
     client_threads: usize,
     idle_only: bool,
     /// `--point`: only these (connections, depth) shapes of the matrix.
     only: Vec<(usize, usize)>,
     repeat: usize,
-}
-
-/// Which client drives the points (`--client`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ClientKind {
-    Spin,
-    Wait,
 }
 
 const USAGE: &str = "usage: modbus-load [--quick] [--duration-ms N] [--servers a,b,..] [--idle N] [--idle-only] [--repeat N] [--point CxD,..] [--client spin|wait] [--client-threads N]\n       modbus-load serve <kind> <port>";
@@ -57,7 +51,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         duration: Duration::from_secs(3),
         servers: Kind::ALL.to_vec(),
         idle: 1000,
-        client: ClientKind::Spin,
+        client: Client::Spin { threads: 1 },
         client_threads: 1,
         idle_only: false,
         only: Vec::new(),
@@ -103,8 +97,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "--client" => {
                 o.client = match value(arg)?.as_str() {
-                    "spin" => ClientKind::Spin,
-                    "wait" => ClientKind::Wait,
+                    "spin" => Client::Spin { threads: 1 },
+                    "wait" => Client::Wait,
                     other => return Err(format!("--client: {other} is not spin or wait")),
                 };
             }
@@ -124,19 +118,10 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     if o.quick && !idle_set {
         o.idle = 200;
     }
-    Ok(o)
-}
-
-impl Options {
-    /// The client the points run with.
-    fn load_client(&self) -> Client {
-        match self.client {
-            ClientKind::Spin => Client::Spin {
-                threads: self.client_threads,
-            },
-            ClientKind::Wait => Client::Wait,
-        }
+    if let Client::Spin { threads } = &mut o.client {
+        *threads = o.client_threads;
     }
+    Ok(o)
 }
 
 /// `16x4` -> (16, 4).
@@ -156,7 +141,7 @@ fn points(o: &Options) -> Vec<Load> {
     } else {
         &[(1, 1), (1, 16), (16, 1), (64, 4), (256, 1)]
     };
-    let client = o.load_client();
+    let client = o.client;
     let load = |(connections, depth): (usize, usize), op| Load {
         connections,
         depth,
@@ -206,8 +191,8 @@ fn main() -> ExitCode {
     // The waiting client's connections run on this runtime; the spinning
     // client has threads of its own and leaves it the idle test.
     let workers = match options.client {
-        ClientKind::Wait => options.client_threads,
-        ClientKind::Spin => 1,
+        Client::Wait => options.client_threads,
+        Client::Spin { .. } => 1,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -335,13 +320,12 @@ async fn bench(o: &Options) -> usize {
     }
 
     println!(
-        "\nLoopback, {} ms per point, median of {} run(s), client: {} ({} thread(s)), {} core(s); \
+        "\nLoopback, {} ms per point, median of {} run(s), client: {}, {} core(s); \
          tokio servers: 2 workers; smol: the adapter's executor, one thread per core but one; \
          async-std: ASYNC_STD_THREAD_COUNT={}.\n",
         o.duration.as_millis(),
         o.repeat,
-        o.load_client().label(),
-        o.client_threads,
+        o.client.label(),
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),

@@ -52,8 +52,9 @@ pub enum Client {
     /// Non-blocking sockets polled in a loop on `threads` std threads: the
     /// client never sleeps, so the figures are the server's (see `spin`).
     Spin { threads: usize },
-    /// One tokio task per connection on the benchmark's tokio runtime,
-    /// sleeping until the server answers (see `wait`).
+    /// One tokio task per connection on the benchmark's tokio runtime
+    /// (`--client-threads` workers), sleeping until the server answers
+    /// (see `wait`).
     Wait,
 }
 
@@ -61,7 +62,7 @@ impl Client {
     pub fn label(self) -> String {
         match self {
             Client::Spin { threads } => format!("spinning, {threads} thread(s)"),
-            Client::Wait => "waiting (tokio)".into(),
+            Client::Wait => "waiting, tokio tasks".into(),
         }
     }
 }
