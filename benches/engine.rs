@@ -12,9 +12,11 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant as Clock};
 
-use modbus_server::{
+use modbus_device::{
     DataBank, Engine, EngineConfig, FixedStorage, HeapStorage, Instant, Respond, Service, Storage,
 };
+// FC 20, 21, 24
+use modbus_device::FileStorage;
 
 /// Bits for 2000 coils, 128 holding registers: what the cases address.
 type Fixed = FixedStorage<{ FixedStorage::<0, 0, 0, 0>::bit_bytes(2000) }, 0, 128, 0>;
@@ -64,6 +66,40 @@ fn cases() -> Vec<Case> {
             response_len: 7 + 2 + 250,
         },
     ]
+    .into_iter()
+    .chain(files_and_fifo_cases())
+    .collect()
+}
+
+// FC 20, 21, 24
+/// Files for the FC 20 / 21 cases: 2 files of 128 records, fixed or heap.
+type FixedFiles = modbus_device::FixedFiles<2, 128>;
+
+fn heap_files() -> modbus_device::HeapFiles {
+    modbus_device::HeapFiles::new(2, 128).unwrap()
+}
+
+fn files_and_fifo_cases() -> Vec<Case> {
+    let mut fc21 = vec![0x15, 0x1B, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0A];
+    fc21.extend((0..10u16).flat_map(|i| (i * 257).to_be_bytes()));
+    vec![
+        Case {
+            name: "FC20 x10",
+            request: adu(&[0x14, 0x07, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0A]),
+            response_len: 7 + 2 + 2 + 20,
+        },
+        Case {
+            name: "FC21 x10",
+            request: adu(&fc21),
+            response_len: 7 + fc21.len(),
+        },
+        Case {
+            name: "FC24 x10",
+            // The queue at register 100 is set up in `measure`.
+            request: adu(&[0x18, 0x00, 0x64]),
+            response_len: 7 + 5 + 20,
+        },
+    ]
 }
 
 /// One request through the engine; returns the response length.
@@ -89,8 +125,10 @@ struct Sample {
 }
 
 /// Median and fastest ns per request over `REPETITIONS` timed runs.
-fn measure<S: Storage>(storage: S, case: &Case) -> Sample {
-    let service = RefCell::new(Service::new(DataBank::new(storage)));
+fn measure<S: Storage, F: FileStorage>(storage: S, files: F, case: &Case) -> Sample {
+    let mut bank = DataBank::new(storage).with_files(files);
+    bank.set_fifo_queue(100, &[7; 10]).unwrap();
+    let service = RefCell::new(Service::new(bank));
     let mut engine = Engine::<260, 260>::new(EngineConfig::default(), None, Instant::ZERO);
     let request = black_box(case.request.as_slice());
     assert_eq!(
@@ -164,8 +202,8 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| case.name.contains(f.as_str())) {
             continue;
         }
-        let heap = measure(HeapStorage::with_defaults(), &case);
-        let fixed = measure(Fixed::new(), &case);
+        let heap = measure(HeapStorage::with_defaults(), heap_files(), &case);
+        let fixed = measure(Fixed::new(), FixedFiles::new(), &case);
         println!(
             "{:<10} {:>13.1} ({:>6.1}) {:>13.1} ({:>6.1})",
             case.name, heap.median, heap.min, fixed.median, fixed.min

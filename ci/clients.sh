@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs the independent Modbus clients that tests/desktop_python.rs runs
-# against the server: Debian's mbpoll, and the Python packages pymodbus and
-# pyModbusTCP. Idempotent: installs only what is missing; silent on success.
+# Installs the independent Modbus clients the tests run against the server:
+# Debian's mbpoll, and the Python packages pymodbus and pyModbusTCP in a
+# virtual environment, target/venv (the system's Python is left alone).
+# Tests run that environment's interpreter: $MODBUS_PYTHON (ci/test.sh sets
+# it), else target/venv/bin/python3. Idempotent: installs only what is
+# missing; silent on success.
 #
 # Pinned versions: the ones tests/python/*.py were written and checked with.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PYMODBUS=3.16.1
 PYMODBUSTCP=0.3.1
+VENV=target/venv
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
@@ -24,11 +29,22 @@ apt_install() {
 
 command -v mbpoll >/dev/null || apt_install mbpoll
 command -v python3 >/dev/null || apt_install python3
-python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 
-# True if python3 imports module $1 at version $2 (major.minor must match).
+# The environment is complete when its pip runs; Debian's python3 without
+# python3-venv (no ensurepip) leaves a half-made one behind.
+PYTHON="$VENV/bin/python3"
+if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+	rm -rf "$VENV"
+	if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+		rm -rf "$VENV"
+		apt_install python3-venv
+		python3 -m venv "$VENV"
+	fi
+fi
+
+# True if the environment imports module $1 at version $2 (major.minor must match).
 has_module() {
-	python3 - "$1" "$2" <<'PY' 2>/dev/null
+	"$PYTHON" - "$1" "$2" <<'PY' 2>/dev/null
 import importlib, sys
 name, want = sys.argv[1], sys.argv[2]
 have = importlib.import_module(name).__version__
@@ -40,20 +56,10 @@ wanted=()
 has_module pymodbus "$PYMODBUS" || wanted+=("pymodbus==$PYMODBUS")
 has_module pyModbusTCP "$PYMODBUSTCP" || wanted+=("pyModbusTCP==$PYMODBUSTCP")
 if [ "${#wanted[@]}" -gt 0 ]; then
-	pip=(python3 -m pip install -q --disable-pip-version-check)
 	log=$(mktemp)
 	trap 'rm -f "$log"' EXIT
-	# Debian's own python3 is "externally managed" (PEP 668): pip then needs
-	# --break-system-packages to install beside the system's packages.
-	if ! PIP_ROOT_USER_ACTION=ignore "${pip[@]}" "${wanted[@]}" >"$log" 2>&1; then
-		if grep -q externally-managed "$log"; then
-			PIP_ROOT_USER_ACTION=ignore "${pip[@]}" --break-system-packages "${wanted[@]}" >"$log" 2>&1 || {
-				cat "$log" >&2
-				exit 1
-			}
-		else
-			cat "$log" >&2
-			exit 1
-		fi
+	if ! "$PYTHON" -m pip install -q --disable-pip-version-check "${wanted[@]}" >"$log" 2>&1; then
+		cat "$log" >&2
+		exit 1
 	fi
 fi

@@ -25,7 +25,7 @@ cargo build --lib --release --target thumbv6m-none-eabi --no-default-features
 cargo clippy --lib --target thumbv6m-none-eabi --no-default-features -- -D warnings
 
 echo "--- embedded adapter, thumbv7em-none-eabihf"
-FEATURES=embedded-io,defmt,critical-section
+FEATURES=embedded-io,defmt,critical-section,embassy
 cargo build --lib --release --target thumbv7em-none-eabihf --no-default-features --features "$FEATURES"
 cargo clippy --lib --target thumbv7em-none-eabihf --no-default-features --features "$FEATURES" -- -D warnings
 

@@ -7,6 +7,10 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../fuzz"
+if ! command -v c++ >/dev/null; then
+	echo "fuzz-build.sh needs a C++ compiler for libFuzzer (ci/install.sh installs build-essential)" >&2
+	exit 1
+fi
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 TARGETS=(frame engine_stream device_id)
 

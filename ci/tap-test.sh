@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Host proof of the embedded adapter over a real TCP/IP stack: the tests-tap
-# server (embassy-net / smoltcp on a TAP device, embassy-executor's std
-# platform) inside a network namespace this script creates, tested by
-# Debian's mbpoll and by pymodbus (tests-tap/clients.py).
+# server (the firmware's own src/modbus.rs on embassy-net / smoltcp on a TAP
+# device, embassy-executor's std platform) inside a network namespace this
+# script creates, tested by Debian's mbpoll and by pymodbus
+# (tests-tap/clients.py, run on the virtual environment's interpreter:
+# $MODBUS_PYTHON, else target/venv/bin/python3).
 #
 # Needs root (network namespace, TAP device). On a fresh Debian/Ubuntu
-# machine it installs iproute2, mbpoll, python3-pip and pymodbus itself.
+# machine it installs iproute2 itself, and mbpoll and pymodbus in
+# target/venv through ci/clients.sh.
 # Always deletes the namespace; exits non-zero on any failure.
 set -euo pipefail
 
@@ -41,17 +44,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # --- Dependencies -----------------------------------------------------------
-if ! command -v ip >/dev/null || ! command -v mbpoll >/dev/null || ! command -v python3 >/dev/null; then
+if ! command -v ip >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	apt-get install -y -q iproute2 mbpoll python3 python3-pip
+	apt-get install -y -q iproute2
 fi
-if ! python3 -c "import pymodbus" 2>/dev/null; then
-	# Debian marks the system Python as externally managed; this machine is
-	# a throwaway CI runner.
-	python3 -m pip install -q "pymodbus>=3.10,<4" ||
-		python3 -m pip install -q --break-system-packages "pymodbus>=3.10,<4"
-fi
+bash ci/clients.sh # mbpoll; pymodbus in target/venv
+PYTHON=${MODBUS_PYTHON:-$ROOT/target/venv/bin/python3}
 
 # --- Build ------------------------------------------------------------------
 (cd tests-tap && env -u CARGO_TARGET_DIR cargo build --release --locked)
@@ -117,17 +116,17 @@ mbpoll_write() {
 }
 
 # --- mbpoll -------------------------------------------------------------------
-expect_values "fc3 holding 0..2" "4660 22136" -t 4 -r 0 -c 2
+expect_values "fc3 holding 0..2" "256 22136" -t 4 -r 0 -c 2
 expect_values "fc2 discrete inputs 0..8" "1 0 1 1 0 0 0 1" -t 1 -r 0 -c 8
 expect_values "fc4 input register 2" "48879" -t 3 -r 2 -c 1
-mbpoll_write "fc6 holding 500 = 777" -t 4 -r 500 "$DEV_IP" 777
-mbpoll_write "fc16 holding 501..504 = 1 2 3" -t 4 -r 501 "$DEV_IP" 1 2 3
-expect_values "holding 500..504 after writes" "777 1 2 3" -t 4 -r 500 -c 4
-mbpoll_write "fc5 coil 500 = 1" -t 0 -r 500 "$DEV_IP" 1
-mbpoll_write "fc15 coils 501..505 = 0 1 1 0" -t 0 -r 501 "$DEV_IP" 0 1 1 0
-expect_values "fc1 coils 500..505 after writes" "1 0 1 1 0" -t 0 -r 500 -c 5
-# Out of the 1024-register table: exception 2, which mbpoll reports.
-out=$(in_ns mbpoll -m tcp -a 1 -0 -1 -o 2 -t 4 -r 1023 -c 2 "$DEV_IP" 2>&1) || true
+mbpoll_write "fc6 holding 100 = 777" -t 4 -r 100 "$DEV_IP" 777
+mbpoll_write "fc16 holding 101..104 = 1 2 3" -t 4 -r 101 "$DEV_IP" 1 2 3
+expect_values "holding 100..104 after writes" "777 1 2 3" -t 4 -r 100 -c 4
+mbpoll_write "fc5 coil 200 = 1" -t 0 -r 200 "$DEV_IP" 1
+mbpoll_write "fc15 coils 201..205 = 0 1 1 0" -t 0 -r 201 "$DEV_IP" 0 1 1 0
+expect_values "fc1 coils 200..205 after writes" "1 0 1 1 0" -t 0 -r 200 -c 5
+# Out of the firmware's 128-register table: exception 2, which mbpoll reports.
+out=$(in_ns mbpoll -m tcp -a 1 -0 -1 -o 2 -t 4 -r 127 -c 2 "$DEV_IP" 2>&1) || true
 if echo "$out" | grep -qi "illegal data address"; then
 	echo "ok   mbpoll read past the table -> illegal data address"
 else
@@ -158,7 +157,7 @@ for i in 0 1 2; do
 done
 
 # --- pymodbus and raw sockets (every function code, concurrency, resets) ------
-if ip netns exec "$NS" timeout 120 python3 tests-tap/clients.py "$DEV_IP"; then
+if ip netns exec "$NS" timeout 120 "$PYTHON" tests-tap/clients.py "$DEV_IP"; then
 	:
 else
 	fail "clients.py"

@@ -1,4 +1,4 @@
-//! The spec's "Basic Server Setup": a data bank with initial values, served
+//! pyModbusTCP's "Basic Server Setup": a data bank with initial values, served
 //! in the background.
 //!
 //! ```sh
@@ -8,9 +8,9 @@
 #[path = "common/args.rs"]
 mod args;
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{DataBank, Service};
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{DataBank, Service};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::parse();

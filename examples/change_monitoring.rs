@@ -1,4 +1,4 @@
-//! The spec's "Custom Data Bank with Change Monitoring": print every change
+//! pyModbusTCP's "Custom Data Bank with Change Monitoring": print every change
 //! a client makes to coils and holding registers, with the client's address.
 //!
 //! ```sh
@@ -8,18 +8,34 @@
 #[path = "common/args.rs"]
 mod args;
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{ChangeCallbacks, DataBank, HeapStorage, Service, SessionInfo};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
-/// The spec's `MonitoredDataBank`: its two callbacks.
-struct Monitor;
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{ChangeCallbacks, DataBank, HeapStorage, Service, SessionInfo};
 
-fn client(srv_info: &SessionInfo) -> String {
-    srv_info
-        .client_addr
-        .map_or_else(|| "unknown".into(), |a| a.to_string())
+/// One change, as the callback records it: copied, formatted later.
+struct Change {
+    kind: &'static str,
+    address: u16,
+    last: usize,
+    from: Values,
+    to: Values,
+    client: Option<SocketAddr>,
 }
+
+enum Values {
+    Bits(Vec<bool>),
+    Words(Vec<u16>),
+}
+
+/// pyModbusTCP's `MonitoredDataBank`: its two callbacks. The library calls
+/// them under the service lock, where printing could stall every client (a
+/// slow terminal, a full pipe), so they only queue the change for the
+/// printer thread; when the queue is full the change is not printed.
+struct Monitor(SyncSender<Change>);
 
 impl ChangeCallbacks for Monitor {
     fn on_holding_registers_change(
@@ -29,11 +45,14 @@ impl ChangeCallbacks for Monitor {
         to: &[u16],
         srv_info: &SessionInfo,
     ) {
-        let last = usize::from(address) + to.len() - 1;
-        println!("Registers {address}-{last} changed:");
-        println!(" From: {from:?}");
-        println!(" To: {to:?}");
-        println!(" Client: {}", client(srv_info));
+        let _ = self.0.try_send(Change {
+            kind: "Registers",
+            address,
+            last: usize::from(address) + to.len() - 1,
+            from: Values::Words(from.to_vec()),
+            to: Values::Words(to.to_vec()),
+            client: srv_info.client_addr,
+        });
     }
 
     fn on_coils_change(
@@ -43,17 +62,42 @@ impl ChangeCallbacks for Monitor {
         to: &[bool],
         srv_info: &SessionInfo,
     ) {
-        let last = usize::from(address) + to.len() - 1;
-        println!("Coils {address}-{last} changed:");
-        println!(" From: {from:?}");
-        println!(" To: {to:?}");
-        println!(" Client: {}", client(srv_info));
+        let _ = self.0.try_send(Change {
+            kind: "Coils",
+            address,
+            last: usize::from(address) + to.len() - 1,
+            from: Values::Bits(from.to_vec()),
+            to: Values::Bits(to.to_vec()),
+            client: srv_info.client_addr,
+        });
+    }
+}
+
+impl fmt::Display for Values {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Values::Bits(v) => write!(f, "{v:?}"),
+            Values::Words(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// The printer thread: the only place that writes stdout.
+fn print_changes(changes: Receiver<Change>) {
+    for c in changes {
+        let client = c.client.map_or_else(|| "unknown".into(), |a| a.to_string());
+        println!(
+            "{} {}-{} changed:\n From: {}\n To: {}\n Client: {client}",
+            c.kind, c.address, c.last, c.from, c.to
+        );
     }
 }
 
 fn main() {
     let args = args::Args::parse();
-    let bank = DataBank::with_callbacks(HeapStorage::with_defaults(), Monitor);
+    let (changes, queued) = mpsc::sync_channel(1024);
+    std::thread::spawn(move || print_changes(queued));
+    let bank = DataBank::with_callbacks(HeapStorage::with_defaults(), Monitor(changes));
     let config = ServerConfig {
         host: args.host.clone(),
         port: args.port,

@@ -1,7 +1,8 @@
-//! The spec's "Custom Request Handler": reads of holding registers at 1000
-//! and above are refused with exception 1, every read is logged with the
+//! pyModbusTCP's "Custom Request Handler": reads of holding registers that
+//! reach address 1000 or above are refused with exception 1, every read is logged with the
 //! client's address, and writes of values above 1000 are refused with
-//! exception 3. Everything else goes to the data bank as usual.
+//! exception 3, whichever function (FC 3, 6, 16, 22, 23) asks. Everything
+//! else goes to the data bank as usual.
 //!
 //! ```sh
 //! cargo run --features async-std --example custom_handler -- --port 1502 [--seconds 10]
@@ -10,25 +11,29 @@
 #[path = "common/args.rs"]
 mod args;
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{
-    ChangeCallbacks, DataBank, DataHandler, ExceptionCode, Service, SessionInfo, Storage,
-};
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{Bank, DataBank, DataHandler, ExceptionCode, Service, SessionInfo};
 
-/// The spec's `CustomDataHandler`.
+/// Reads of holding registers must end below this address.
+const READ_LIMIT: usize = 1000;
+/// Written register values must not exceed this.
+const MAX_VALUE: u16 = 1000;
+
+/// pyModbusTCP's `CustomDataHandler`.
 struct CustomDataHandler;
 
-impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for CustomDataHandler {
+impl DataHandler for CustomDataHandler {
     fn read_h_regs(
         &mut self,
-        bank: &mut DataBank<S, C>,
+        data_bank: &mut dyn Bank,
         address: u16,
         out: &mut [u16],
         srv_info: &SessionInfo,
     ) -> Result<(), ExceptionCode> {
-        // Restrict access to certain addresses.
-        if address >= 1000 {
+        // Restrict access to certain addresses: the whole range, not only
+        // its start (a read of 3 registers from 998 reaches 1000).
+        if usize::from(address) + out.len() > READ_LIMIT {
             return Err(ExceptionCode::IllegalFunction);
         }
         let client = srv_info
@@ -38,22 +43,22 @@ impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for CustomDataHandler {
             "Client {client} reading {} registers from {address}",
             out.len()
         );
-        // The default implementation (the spec's `super().read_h_regs`).
-        bank.read_h_regs(address, out, srv_info)
+        // The default implementation (pyModbusTCP's `super().read_h_regs`).
+        data_bank.read_h_regs(address, out, srv_info)
     }
 
     fn write_h_regs(
         &mut self,
-        bank: &mut DataBank<S, C>,
+        data_bank: &mut dyn Bank,
         address: u16,
         words_l: &[u16],
         srv_info: &SessionInfo,
     ) -> Result<(), ExceptionCode> {
-        // Limit register values.
-        if words_l.iter().any(|&w| w > 1000) {
+        // Limit register values. FC 6, 16, 22 and 23 all write through here.
+        if words_l.iter().any(|&w| w > MAX_VALUE) {
             return Err(ExceptionCode::IllegalDataValue);
         }
-        bank.write_h_regs(address, words_l, srv_info)
+        data_bank.write_h_regs(address, words_l, srv_info)
     }
 }
 

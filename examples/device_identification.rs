@@ -1,5 +1,5 @@
-//! The spec's "Server with Device Identification": function 43/14 answers
-//! the seven standard objects (set while the server runs, as the spec's
+//! pyModbusTCP's "Server with Device Identification": function 43/14 answers
+//! the seven standard objects (set while the server runs, as pyModbusTCP's
 //! `server.device_identification = device_id`).
 //!
 //! ```sh
@@ -9,9 +9,9 @@
 #[path = "common/args.rs"]
 mod args;
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{object_id, DataBank, DeviceIdentification, Service};
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{object_id, DataBank, DeviceIdentification, Service};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args::Args::parse();

@@ -1,5 +1,5 @@
 //! A user-defined function code through the raw-PDU hook
-//! (`DataHandler::ext_engine`, the spec's `ext_engine`).
+//! (`DataHandler::ext_engine`, pyModbusTCP's `ext_engine`).
 //!
 //! Function 0x41 ("sum of holding registers"): request `41 addr(2) qty(2)`
 //! with quantity 1..=125, response `41 sum(4)`: the 32-bit sum of the
@@ -14,11 +14,10 @@
 #[path = "common/args.rs"]
 mod args;
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{
-    ChangeCallbacks, DataBank, DataHandler, ExceptionCode, ExtResponse, Service, SessionInfo,
-    Storage,
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{
+    Bank, DataBank, DataHandler, ExceptionCode, ExtResponse, ResponseWriter, Service, SessionInfo,
 };
 
 /// The user-defined function code.
@@ -28,58 +27,50 @@ const SUM_REGISTERS: u8 = 0x41;
 struct SumEngine;
 
 impl SumEngine {
-    /// The sum, or the exception to answer.
-    fn sum<S: Storage, C: ChangeCallbacks>(
-        bank: &DataBank<S, C>,
+    /// The sum of the holding registers the request names, or the
+    /// exception to answer.
+    fn sum(
+        bank: &mut dyn Bank,
         request: &[u8],
+        srv_info: &SessionInfo,
     ) -> Result<u32, ExceptionCode> {
-        let [_, a0, a1, q0, q1, ..] = *request else {
+        let [_, a0, a1, q0, q1] = *request else {
             return Err(ExceptionCode::IllegalDataValue);
         };
         let address = u16::from_be_bytes([a0, a1]);
         let quantity = usize::from(u16::from_be_bytes([q0, q1]));
-        if !(1..=125).contains(&quantity) {
-            return Err(ExceptionCode::IllegalDataValue);
-        }
         let mut words = [0u16; 125];
-        let words = &mut words[..quantity];
-        bank.get_holding_registers(address, words)
-            .map_err(|_| ExceptionCode::IllegalDataAddress)?;
+        let words = words
+            .get_mut(..quantity)
+            .filter(|w| !w.is_empty())
+            .ok_or(ExceptionCode::IllegalDataValue)?;
+        bank.read_h_regs(address, words, srv_info)?; // exception 2 out of range
         Ok(words.iter().map(|&w| u32::from(w)).sum())
     }
 }
 
-impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for SumEngine {
+impl DataHandler for SumEngine {
     fn ext_engine(
         &mut self,
-        bank: &mut DataBank<S, C>,
+        data_bank: &mut dyn Bank,
         request_pdu: &[u8],
-        _srv_info: &SessionInfo,
-        response: &mut [u8],
+        srv_info: &SessionInfo,
+        response: &mut ResponseWriter<'_>,
     ) -> ExtResponse {
         if request_pdu.first() != Some(&SUM_REGISTERS) {
             return ExtResponse::Dispatch;
         }
-        let mut answer = [0u8; 5];
-        let len = match Self::sum(bank, request_pdu) {
-            Ok(sum) => {
-                answer[0] = SUM_REGISTERS;
-                answer[1..].copy_from_slice(&sum.to_be_bytes());
-                5
-            }
-            Err(code) => {
-                answer[..2].copy_from_slice(&[SUM_REGISTERS | 0x80, u8::from(code)]);
-                2
-            }
-        };
-        match response.get_mut(..len) {
-            Some(dst) => {
-                dst.copy_from_slice(&answer[..len]);
-                ExtResponse::Respond(len)
-            }
-            // The hook's buffer is 253 bytes, so this does not happen; a
-            // length of 0 makes the server answer exception 4.
-            None => ExtResponse::Respond(0),
+        match Self::sum(data_bank, request_pdu, srv_info) {
+            Ok(sum) => match response
+                .push(SUM_REGISTERS)
+                .and_then(|()| response.extend(&sum.to_be_bytes()))
+            {
+                Ok(()) => ExtResponse::Respond,
+                // Five bytes always fit in a PDU; were they not to, the
+                // client would get exception 4.
+                Err(_) => ExtResponse::Exception(ExceptionCode::ServerDeviceFailure),
+            },
+            Err(code) => ExtResponse::Exception(code),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Different data per unit id (a gateway in front of several devices):
 //! `UnitRouter` serves each routed unit id from its own data bank.
 //!
-//! Units 0 and 1 are served by the server's own data bank; units 2 and 3
-//! each have their own bank, kept in the handler; every other unit id is
+//! Units 0 and 1 are served by the router's default bank; units 2 and 3
+//! each have their own bank; every other unit id is
 //! answered with exception 0x0B (gateway target device failed to respond).
 //! Holding register 0 of each bank holds its unit number, so a client sees
 //! which device answered.
@@ -15,9 +15,9 @@
 #[path = "common/args.rs"]
 mod args;
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{DataBank, HeapStorage, Service, UnitFilter, UnitRouter, UnitSet};
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{DataBank, HeapStorage, Service, UnitFilter, UnitRouter, UnitSet};
 
 type Bank = DataBank<HeapStorage>;
 
@@ -32,8 +32,8 @@ fn bank_of(unit: u16) -> Bank {
 fn main() {
     let args = args::Args::parse();
     // Units 2 and 3 have banks of their own; every other unit id goes to
-    // the service's bank, and the unit filter lets only 0 and 1 reach it.
-    let router = UnitRouter::<HeapStorage>::new()
+    // the default bank, and the unit filter lets only 0 and 1 reach it.
+    let router = UnitRouter::<HeapStorage>::new(bank_of(1))
         .route(2, bank_of(2))
         .and_then(|router| router.route(3, bank_of(3)))
         .expect("two distinct unit ids fit in a router");
@@ -43,7 +43,7 @@ fn main() {
         no_block: true,
         ..ServerConfig::default()
     };
-    let service = Service::with_handler(bank_of(1), router)
+    let service = Service::new(router)
         .with_unit_filter(UnitFilter::OnlyWithException(UnitSet::of(&[0, 1, 2, 3])));
     let server = ModbusServer::new(config, service);
     if let Err(e) = server.start() {

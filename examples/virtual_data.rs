@@ -1,10 +1,10 @@
-//! The spec's "Virtual Data Generation", in its two Rust forms:
+//! pyModbusTCP's "Virtual Data Generation", in its two Rust forms:
 //!
 //! - A thread that writes simulated sensor readings into the data bank every
 //!   second through `server.with_data_bank` (input registers 0..=2:
 //!   temperature x10, humidity, pressure; discrete inputs 0..=2: running,
 //!   hot, humid). Each update is atomic with respect to client requests.
-//! - A virtual storage (the spec's `virtual_mode`): input registers
+//! - A virtual storage (pyModbusTCP's `virtual_mode`): input registers
 //!   1000..=1001 keep no data but are computed when read (seconds since
 //!   start: low word, high word). Every other address is stored as usual.
 //!
@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use modbus_server::runtimes::async_std::ModbusServer;
-use modbus_server::runtimes::ServerConfig;
-use modbus_server::{BitTable, DataBank, ExceptionCode, HeapStorage, Service, Storage, WordTable};
+use modbus_device::runtimes::async_std::ModbusServer;
+use modbus_device::runtimes::ServerConfig;
+use modbus_device::{BitTable, DataBank, ExceptionCode, HeapStorage, Service, Storage, WordTable};
 
 /// First computed input register.
 const VIRTUAL_START: u16 = 1000;
@@ -117,7 +117,7 @@ impl Noise {
     }
 }
 
-type Server = ModbusServer<VirtualStorage>;
+type Server = ModbusServer<DataBank<VirtualStorage>>;
 
 /// Writes one set of simulated readings, atomically with respect to requests.
 fn update_sensors(server: &Server, noise: &mut Noise) {

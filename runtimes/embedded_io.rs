@@ -9,14 +9,32 @@
 //! `critical-section` feature). The firmware updates the data bank from its
 //! own tasks through the same `Shared`, so each request stays atomic.
 //!
-//! A typical embassy-net task:
+//! A socket task serves one connection at a time, then drops it and accepts
+//! again. With embassy, `runtimes::embassy` (feature `embassy`) supplies
+//! the clock and the sharing, and its `serve` takes embassy-net's
+//! `remote_endpoint()` directly; on another stack, bring a [`Clock`]:
 //!
-//! ```ignore
-//! loop {
-//!     socket.accept(502).await?;
-//!     let end = modbus_server::runtimes::embedded_io::serve(&mut socket, &SERVICE, &EmbassyClock, EngineConfig::default(), None).await;
-//!     socket.abort();           // reset or timeout: drop the connection
-//!     let _ = socket.flush().await;
+//! ```no_run
+//! use embedded_io_async::{Read, Write};
+//! use modbus_device::runtimes::embedded_io::serve;
+//! use modbus_device::runtimes::io::{Clock, ConnectionEnd};
+//! use modbus_device::{EngineConfig, Respond, Shared};
+//!
+//! /// Call after the stack accepted a connection on `socket`; then abort the
+//! /// socket (the connection is over) and accept again.
+//! async fn serve_one<S, X, C>(socket: &mut S, service: &X, clock: &C)
+//! where
+//!     S: Read + Write,
+//!     X: Shared,
+//!     X::Target: Respond,
+//!     C: Clock,
+//! {
+//!     match serve(socket, service, clock, EngineConfig::default(), None).await {
+//!         ConnectionEnd::PeerClosed => {}    // the client closed
+//!         ConnectionEnd::Closed(_reason) => {} // a timeout or a broken frame
+//!         ConnectionEnd::Io(_error) => {}    // reset, ...
+//!         _ => {}
+//!     }
 //! }
 //! ```
 
@@ -24,7 +42,7 @@ use core::net::SocketAddr;
 
 use embedded_io_async::{Read, Write};
 
-pub use super::io::{serve_connection, Clock, ConnectionEnd};
+use super::io::{serve_connection, Clock, ConnectionEnd};
 use crate::engine::{Engine, EngineConfig, MIN_BUFFER};
 use crate::service::Respond;
 use crate::shared::Shared;
@@ -75,8 +93,13 @@ mod cs {
     /// A value shared through a critical section: safe in a `static`, usable
     /// from tasks on any executor and from interrupts.
     ///
-    /// ```ignore
-    /// static SERVICE: CsShared<Service<Tables>> = CsShared::new(Service::new(DataBank::new(Tables::new())));
+    /// ```no_run
+    /// use modbus_device::runtimes::embedded_io::CsShared;
+    /// use modbus_device::{DataBank, FixedStorage, Service};
+    ///
+    /// type Tables = FixedStorage<32, 32, 128, 64>;
+    /// static SERVICE: CsShared<Service<DataBank<Tables>>> =
+    ///     CsShared::new(Service::new(DataBank::new(Tables::new())));
     /// ```
     pub struct CsShared<T>(critical_section::Mutex<RefCell<T>>);
 

@@ -4,19 +4,45 @@
 //! Each read goes straight into the engine's free input space; each batch of
 //! responses is one `write_all`; the shared service is locked only inside
 //! [`Engine::poll_output`], never across an `.await`.
+//!
+//! The driver keeps no deadline of its own: it arms one timer at the
+//! engine's [`poll_timeout`](Engine::poll_timeout) (the idle, frame,
+//! write-stall and parking deadlines) and hands the firing to the engine.
+//!
+//! A connection whose stream is always ready (a client that pipelines as
+//! fast as it is answered) would never return to the executor, and on a
+//! single executor thread every other connection would wait for it. So the
+//! driver yields after a few reads and writes that completed without
+//! waiting (eight: `FAIRNESS_BUDGET` says why): it wakes its own task and
+//! returns `Pending` once, letting every other ready task run first.
 
 use core::future::{poll_fn, Future};
-use core::pin::pin;
+use core::pin::{pin, Pin};
 use core::task::Poll;
-use core::time::Duration;
 
 use embedded_io_async::{Read, Write};
 use futures::future::{select, Either};
 
-use crate::engine::{CloseReason, Engine};
+use crate::engine::{CloseReason, Engine, Parked};
 use crate::service::Respond;
 use crate::shared::Shared;
 use crate::time::Instant;
+
+/// Reads and batch writes a connection may complete in a row without
+/// waiting before it yields to the executor (wakes its task and returns
+/// `Pending` once), so that a client that keeps the connection busy
+/// delays the others by at most this much work.
+///
+/// One unit is a read (at most the engine's input buffer: 512 bytes, up
+/// to 42 requests, on desktops) or one batch of answers (at most the
+/// output buffer: 1 KiB). Eight units are a few hundred requests at most,
+/// in the order of 100 µs on a desktop core: a few batches of delay for a
+/// neighbour, as the issue "Fair and available under hostile load" asks.
+/// A yield costs one trip through the executor's run queue (about a
+/// microsecond), under 1 % of the work it follows. Waiting resets the
+/// budget: a connection that goes back to the executor on its own (every
+/// client that waits for its answers) never yields for fairness.
+const FAIRNESS_BUDGET: u8 = 8;
 
 /// The adapter's clock: the current time and a timer.
 pub trait Clock {
@@ -50,65 +76,81 @@ impl<E: core::fmt::Debug> core::fmt::Display for ConnectionEnd<E> {
     }
 }
 
+/// Serves one connection until it ends, and says why.
+///
+/// `engine` is created with the client's address and `clock.now()`. It is
+/// borrowed, so firmware can keep it in a static and reuse it for the next
+/// connection (after [`Engine::restart`]).
+///
+/// (Not an `async fn`: the future is the driver's own, with no second copy
+/// of the arguments around it.)
+pub fn serve_connection<'a, IO, X, C, const IN: usize, const OUT: usize>(
+    io: &'a mut IO,
+    shared: &'a X,
+    clock: &'a C,
+    engine: &'a mut Engine<IN, OUT>,
+) -> impl Future<Output = ConnectionEnd<IO::Error>> + 'a
+where
+    IO: Read + Write,
+    X: Shared + ?Sized,
+    X::Target: Respond,
+    C: Clock,
+{
+    drive(io, shared, clock, engine)
+}
+
 /// Where the driver finds a connection's [`Engine`].
 ///
-/// An engine is mostly buffers (1.5 KiB on desktops). A slot may *park* an
-/// idle connection, giving its engine back to a pool, so that thousands of
-/// idle connections do not each hold buffers; the driver then reads the
-/// next bytes into a small stash and takes an engine again. A plain
-/// `Engine` is a slot that never parks (firmware keeps its engines).
-pub trait EngineSlot<const IN: usize, const OUT: usize> {
-    /// The engine, if the connection holds one.
-    fn active(&mut self) -> Option<&mut Engine<IN, OUT>>;
+/// An engine is mostly buffers (1.5 KiB on desktops). The desktop pool's
+/// slot *parks* an idle connection, giving its engine back to the pool, so
+/// that thousands of idle connections do not each hold buffers; the driver
+/// then reads the next bytes into a small stash and the slot takes an
+/// engine again. A plain `Engine` never parks: firmware keeps its engines.
+pub(crate) trait EngineSlot<const IN: usize, const OUT: usize> {
+    /// The engine, or the parked connection's deadline and stash.
+    fn state(&mut self) -> Slot<'_, IN, OUT>;
 
-    /// How long a connection stays idle before it is parked; `None`: never.
-    fn park_after(&self) -> Option<Duration> {
-        None
-    }
-
-    /// Gives the engine up while the connection is idle.
-    fn park(&mut self) {}
-
-    /// Where a parked connection reads its next bytes (a few dozen bytes:
-    /// a longer request takes a second read, into the woken engine). Only
-    /// used while parked: a slot that parks must give a non-empty stash.
-    fn stash(&mut self) -> &mut [u8] {
-        &mut []
-    }
+    /// Gives the engine up: [`Engine::handle_timer`] said the connection
+    /// is idle long enough, and `parked` is what it keeps meanwhile.
+    fn park(&mut self, parked: Parked);
 
     /// `len` bytes were read into the stash at `now`: take an engine
     /// (restarted at `now`) and hand it those bytes.
-    fn wake(&mut self, len: usize, now: Instant) {
-        let _ = (len, now);
-    }
+    fn wake(&mut self, len: usize, now: Instant);
+}
 
-    /// For a slot that starts parked (no engine yet): when the connection
-    /// idles out if nothing arrives, counted from `now`.
-    fn parked_deadline(&self, now: Instant) -> Option<Instant> {
-        let _ = now;
-        None
-    }
+/// A connection as the driver finds it in its [`EngineSlot`].
+pub(crate) enum Slot<'a, const IN: usize, const OUT: usize> {
+    /// It holds an engine.
+    Active(&'a mut Engine<IN, OUT>),
+    /// Parked (only the desktop pool parks).
+    #[cfg_attr(
+        not(feature = "_desktop"),
+        allow(dead_code, reason = "only the desktop pool parks")
+    )]
+    Parked {
+        /// The deadline its engine computed before it was parked.
+        parked: Parked,
+        /// Where it reads its next bytes (a few dozen bytes: a longer
+        /// request takes a second read, into the woken engine).
+        stash: &'a mut [u8],
+    },
 }
 
 impl<const IN: usize, const OUT: usize> EngineSlot<IN, OUT> for Engine<IN, OUT> {
-    fn active(&mut self) -> Option<&mut Engine<IN, OUT>> {
-        Some(self)
+    fn state(&mut self) -> Slot<'_, IN, OUT> {
+        Slot::Active(self)
     }
+
+    // Never called: a plain engine has no parking deadline, so
+    // `handle_timer` never says to park, and it is never parked to wake.
+    fn park(&mut self, _parked: Parked) {}
+
+    fn wake(&mut self, _len: usize, _now: Instant) {}
 }
 
-/// What woke the driver up.
-enum Wake<E> {
-    Read(Result<usize, E>),
-    Timer,
-}
-
-/// Serves one connection until it ends, and says why.
-///
-/// `slot` holds the connection's engine: an [`Engine`] created with the
-/// client's address and `clock.now()`, or a pooling slot (see
-/// [`EngineSlot`]). It is borrowed, so firmware can keep it in a static and
-/// reuse it for the next connection (after [`Engine::restart`]).
-pub async fn serve_connection<IO, X, C, S, const IN: usize, const OUT: usize>(
+/// Serves the connection in `slot` until it ends, and says why.
+pub(crate) async fn drive<IO, X, C, S, const IN: usize, const OUT: usize>(
     io: &mut IO,
     shared: &X,
     clock: &C,
@@ -121,216 +163,291 @@ where
     C: Clock,
     S: EngineSlot<IN, OUT> + ?Sized,
 {
-    // The timer is armed once and kept while deadlines only move later (the
-    // idle deadline moves after every request). Re-arming it for every read
-    // would cost, on desktops, a timer registration with the reactor thread
-    // (a syscall and a wake-up) per request. A timer that fires early is
-    // harmless: the real deadline is checked and the timer re-armed.
-    let mut timer = pin!(None);
-    let mut armed: Option<Instant> = None;
-    let park_after = slot.park_after();
-    // While parked: when the connection idles out.
-    let mut parked_deadline = slot.parked_deadline(clock.now());
+    let sleep = pin!(None);
+    let mut driver = Driver {
+        io,
+        clock,
+        timer: Timer::new(|at| clock.sleep_until(at), sleep),
+        budget: FAIRNESS_BUDGET,
+    };
     loop {
-        // Drain: every complete request is answered before reading more.
-        let mut park_at = None;
-        let deadline = if let Some(engine) = slot.active() {
-            // A client that stops reading its responses blocks our writes
-            // once its window and our send buffer are full: after the idle
-            // timeout it is dropped, like one that stops sending.
-            let stall_limit = engine.config().idle_timeout;
-            loop {
-                let output = match engine.poll_output(shared) {
-                    Ok(output) => output,
-                    Err(reason) => return ConnectionEnd::Closed(reason),
-                };
-                if output.is_empty() {
-                    break;
-                }
-                let stall_deadline = stall_limit.map(|t| clock.now() + t);
-                if armed.is_none() {
-                    if let Some(at) = stall_deadline {
-                        timer.set(Some(clock.sleep_until(at)));
-                        armed = Some(at);
-                    }
-                }
-                let mut write = pin!(io.write_all(output));
-                loop {
-                    let fired = pin!(poll_fn(|cx| match timer.as_mut().as_pin_mut() {
-                        Some(sleep) => sleep.poll(cx),
-                        None => Poll::Pending,
-                    }));
-                    match select(write.as_mut(), fired).await {
-                        Either::Left((Ok(()), _)) => break,
-                        Either::Left((Err(e), _)) => return ConnectionEnd::Io(e),
-                        Either::Right(((), _)) => {
-                            let now = clock.now();
-                            if stall_deadline.is_some_and(|at| now >= at) {
-                                return ConnectionEnd::Closed(CloseReason::WriteTimeout);
-                            }
-                            timer.set(stall_deadline.map(|at| clock.sleep_until(at)));
-                            armed = stall_deadline;
-                        }
-                    }
-                }
-            }
-            // No `flush`: sockets send what is written without it, and
-            // embassy-net's `TcpSocket::flush` waits for the peer's ACK,
-            // which would stall pipelined requests behind a delayed ACK and
-            // let a silent peer hold the connection outside every timeout.
-            park_at = engine
-                .idle_since()
-                .zip(park_after)
-                .map(|(since, after)| since + after);
-            let deadline = engine.poll_timeout();
-            match (deadline, park_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
-        } else {
-            parked_deadline
-        };
+        if let Err(end) = driver.step(shared, slot).await {
+            return end;
+        }
+    }
+}
 
+/// The driver's one timer: a sleep armed at the connection's deadline.
+///
+/// It is kept while deadlines only move later (the idle deadline moves
+/// after every request). Re-arming it for every read would cost, on
+/// desktops, a timer registration with the reactor thread (a syscall and a
+/// wake-up) per request. A timer that fires early is harmless: the engine
+/// finds no deadline reached, and the timer is armed again at its deadline.
+struct Timer<'a, F, M> {
+    /// Starts a sleep until an instant (`Clock::sleep_until`).
+    start: M,
+    sleep: Pin<&'a mut Option<F>>,
+    armed: Option<Instant>,
+}
+
+impl<'a, F, M> Timer<'a, F, M>
+where
+    F: Future<Output = ()>,
+    M: Fn(Instant) -> F,
+{
+    fn new(start: M, sleep: Pin<&'a mut Option<F>>) -> Self {
+        Timer {
+            start,
+            sleep,
+            armed: None,
+        }
+    }
+
+    /// Makes the timer fire at `deadline` or earlier; `None`: never.
+    fn arm(&mut self, deadline: Option<Instant>) {
         match deadline {
-            None => {
-                timer.set(None);
-                armed = None;
-            }
-            Some(deadline) if armed.is_none_or(|at| deadline < at) => {
-                timer.set(Some(clock.sleep_until(deadline)));
-                armed = Some(deadline);
+            None => self.disarm(),
+            Some(at) if self.armed.is_none_or(|armed| at < armed) => {
+                self.sleep.set(Some((self.start)(at)));
+                self.armed = Some(at);
             }
             Some(_) => {}
         }
-        let wake = {
-            let buffer = match slot.active() {
-                Some(engine) => engine.input_buffer(),
-                None => slot.stash(),
-            };
-            let read = pin!(io.read(buffer));
-            let fired = pin!(poll_fn(|cx| match timer.as_mut().as_pin_mut() {
-                Some(sleep) => sleep.poll(cx),
-                None => Poll::Pending,
-            }));
-            match select(read, fired).await {
-                Either::Left((result, _)) => Wake::Read(result),
-                Either::Right(((), _)) => Wake::Timer,
+    }
+
+    fn disarm(&mut self) {
+        self.sleep.set(None);
+        self.armed = None;
+    }
+
+    /// Completes when the armed sleep does (never while disarmed), and
+    /// disarms: a completed sleep is not polled again.
+    async fn fired(&mut self) {
+        poll_fn(|cx| match self.sleep.as_mut().as_pin_mut() {
+            Some(sleep) => sleep.poll(cx),
+            None => Poll::Pending,
+        })
+        .await;
+        self.disarm();
+    }
+}
+
+/// What woke the driver up while it waited for input.
+enum Wake<E> {
+    Read(Result<usize, E>),
+    Timer,
+}
+
+/// Polls `future` to its end, and notes in `waited` whether it returned
+/// `Pending` on the way (its task went back to the executor meanwhile).
+///
+/// Takes the future pinned where the caller keeps it: an `async fn` would
+/// hold a second copy of it in its own state.
+fn noting_waits<'a, F: Future>(
+    mut future: Pin<&'a mut F>,
+    waited: &'a mut bool,
+) -> impl Future<Output = F::Output> + 'a {
+    poll_fn(move |cx| {
+        let poll = future.as_mut().poll(cx);
+        if poll.is_pending() {
+            *waited = true;
+        }
+        poll
+    })
+}
+
+/// Returns `Pending` once, having woken its own task: every other task
+/// ready to run gets its turn before this one goes on.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// One connection's stream, clock and timer.
+struct Driver<'a, IO, C, F, M> {
+    io: &'a mut IO,
+    clock: &'a C,
+    timer: Timer<'a, F, M>,
+    /// Reads and writes left before the connection yields (see
+    /// [`FAIRNESS_BUDGET`]).
+    budget: u8,
+}
+
+impl<IO, C, F, M> Driver<'_, IO, C, F, M>
+where
+    IO: Read + Write,
+    C: Clock,
+    F: Future<Output = ()>,
+    M: Fn(Instant) -> F,
+{
+    /// Answers what is waiting, then waits for input or the deadline.
+    /// `Err`: the connection ended.
+    async fn step<X, S, const IN: usize, const OUT: usize>(
+        &mut self,
+        shared: &X,
+        slot: &mut S,
+    ) -> Result<(), ConnectionEnd<IO::Error>>
+    where
+        X: Shared + ?Sized,
+        X::Target: Respond,
+        S: EngineSlot<IN, OUT> + ?Sized,
+    {
+        let deadline = match slot.state() {
+            Slot::Active(engine) => {
+                self.drain(shared, engine).await?;
+                engine.poll_timeout()
             }
+            Slot::Parked { parked, .. } => parked.poll_timeout(),
         };
+        self.timer.arm(deadline);
+        let mut waited = false;
+        let wake = noting_waits(pin!(self.read_or_timer(slot)), &mut waited).await;
         match wake {
-            Wake::Read(Ok(0)) => return ConnectionEnd::PeerClosed,
+            Wake::Read(Ok(0)) => Err(ConnectionEnd::PeerClosed),
             Wake::Read(Ok(n)) => {
-                let now = clock.now();
-                if slot.active().is_none() {
-                    slot.wake(n, now);
-                } else if let Some(engine) = slot.active() {
-                    engine.handle_input(n, now);
+                on_read(slot, n, self.clock.now());
+                if self.spend(waited) {
+                    yield_now().await;
                 }
+                Ok(())
             }
-            Wake::Read(Err(e)) => return ConnectionEnd::Io(e),
-            Wake::Timer => {
-                timer.set(None);
-                armed = None;
-                let now = clock.now();
-                match slot.active() {
-                    Some(engine) => {
-                        if park_at.is_some_and(|at| now >= at) && engine.idle_since().is_some() {
-                            parked_deadline = engine.poll_timeout();
-                            slot.park();
-                        } else if let Err(reason) = engine.handle_timeout(now) {
-                            return ConnectionEnd::Closed(reason);
-                        }
-                    }
-                    None => {
-                        if parked_deadline.is_some_and(|at| now >= at) {
-                            return ConnectionEnd::Closed(CloseReason::IdleTimeout);
-                        }
-                    }
-                }
+            Wake::Read(Err(e)) => Err(ConnectionEnd::Io(e)),
+            Wake::Timer => on_timer(slot, self.clock.now()).map_err(ConnectionEnd::Closed),
+        }
+    }
+
+    /// Answers every complete request, batch by batch, before reading more.
+    async fn drain<X, const IN: usize, const OUT: usize>(
+        &mut self,
+        shared: &X,
+        engine: &mut Engine<IN, OUT>,
+    ) -> Result<(), ConnectionEnd<IO::Error>>
+    where
+        X: Shared + ?Sized,
+        X::Target: Respond,
+    {
+        while !engine
+            .poll_output(shared)
+            .map_err(ConnectionEnd::Closed)?
+            .is_empty()
+        {
+            let mut waited = false;
+            noting_waits(pin!(self.write_output(engine)), &mut waited).await?;
+            engine.handle_output_written(self.clock.now());
+            if self.spend(waited) {
+                yield_now().await;
             }
         }
+        // No `flush`: sockets send what is written without it, and
+        // embassy-net's `TcpSocket::flush` waits for the peer's ACK,
+        // which would stall pipelined requests behind a delayed ACK and
+        // let a silent peer hold the connection outside every timeout.
+        Ok(())
+    }
+
+    /// Counts a read or a write that completed; true when the connection
+    /// has used up its [`FAIRNESS_BUDGET`] without waiting, and must yield.
+    fn spend(&mut self, waited: bool) -> bool {
+        if waited {
+            self.budget = FAIRNESS_BUDGET;
+        }
+        self.budget -= 1;
+        if self.budget == 0 {
+            self.budget = FAIRNESS_BUDGET;
+            return true;
+        }
+        false
+    }
+
+    /// Writes the engine's output in flight, unless the engine's deadline
+    /// (the write stall: a client that stopped reading) passes first.
+    async fn write_output<const IN: usize, const OUT: usize>(
+        &mut self,
+        engine: &Engine<IN, OUT>,
+    ) -> Result<(), ConnectionEnd<IO::Error>> {
+        self.timer.arm(engine.poll_timeout());
+        let mut write = pin!(self.io.write_all(engine.pending_output()));
+        loop {
+            let written = match select(write.as_mut(), pin!(self.timer.fired())).await {
+                Either::Left((result, _)) => Some(result),
+                Either::Right(((), _)) => None,
+            };
+            if let Some(result) = written {
+                return result.map_err(ConnectionEnd::Io);
+            }
+            // The timer fired (maybe early, armed at an older deadline).
+            if let Some(reason) = engine.timed_out(self.clock.now()) {
+                return Err(ConnectionEnd::Closed(reason));
+            }
+            self.timer.arm(engine.poll_timeout());
+        }
+    }
+
+    /// Reads into the engine (or the parked connection's stash), unless the
+    /// timer fires first.
+    async fn read_or_timer<S, const IN: usize, const OUT: usize>(
+        &mut self,
+        slot: &mut S,
+    ) -> Wake<IO::Error>
+    where
+        S: EngineSlot<IN, OUT> + ?Sized,
+    {
+        let buffer = match slot.state() {
+            Slot::Active(engine) => engine.input_buffer(),
+            Slot::Parked { stash, .. } => stash,
+        };
+        let read = pin!(self.io.read(buffer));
+        match select(read, pin!(self.timer.fired())).await {
+            Either::Left((result, _)) => Wake::Read(result),
+            Either::Right(((), _)) => Wake::Timer,
+        }
+    }
+}
+
+/// `n` bytes were read at `now`: into the engine, or into the stash of a
+/// parked connection, which takes an engine again.
+fn on_read<S, const IN: usize, const OUT: usize>(slot: &mut S, n: usize, now: Instant)
+where
+    S: EngineSlot<IN, OUT> + ?Sized,
+{
+    match slot.state() {
+        Slot::Active(engine) => engine.handle_input(n, now),
+        Slot::Parked { .. } => slot.wake(n, now),
+    }
+}
+
+/// The timer fired at `now`: the engine (or the parked connection's
+/// deadline) says whether to close, park, or wait on.
+fn on_timer<S, const IN: usize, const OUT: usize>(
+    slot: &mut S,
+    now: Instant,
+) -> Result<(), CloseReason>
+where
+    S: EngineSlot<IN, OUT> + ?Sized,
+{
+    match slot.state() {
+        Slot::Active(engine) => {
+            if let Some(parked) = engine.handle_timer(now)? {
+                slot.park(parked);
+            }
+            Ok(())
+        }
+        Slot::Parked { parked, .. } => parked.handle_timeout(now),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use core::cell::Cell;
-    use core::convert::Infallible;
-    use core::future::{pending, ready, Future};
-    use core::pin::pin;
-    use core::task::{Context, Poll, Waker};
-    use std::cell::RefCell;
-    use std::vec::Vec;
+pub(crate) mod tests;
 
-    use super::*;
-    use crate::{DataBank, EngineConfig, FixedStorage, Service};
-
-    /// Virtual time that moves 100 ms at every look; timers fire at once.
-    struct JumpingClock(Cell<u64>);
-
-    impl Clock for JumpingClock {
-        fn now(&self) -> Instant {
-            self.0.set(self.0.get() + 100_000);
-            Instant::from_micros(self.0.get())
-        }
-
-        fn sleep_until(&self, _deadline: Instant) -> impl Future<Output = ()> {
-            ready(())
-        }
-    }
-
-    /// A peer that sends `input` once, then nothing, and never reads.
-    struct NeverReads {
-        input: Vec<u8>,
-    }
-
-    impl embedded_io_async::ErrorType for NeverReads {
-        type Error = Infallible;
-    }
-
-    impl Read for NeverReads {
-        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
-            if self.input.is_empty() {
-                return pending().await;
-            }
-            let n = self.input.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            Ok(n)
-        }
-    }
-
-    impl Write for NeverReads {
-        async fn write(&mut self, _buf: &[u8]) -> Result<usize, Infallible> {
-            pending().await
-        }
-
-        async fn flush(&mut self) -> Result<(), Infallible> {
-            pending().await
-        }
-    }
-
-    #[test]
-    fn a_write_that_never_completes_ends_at_the_idle_timeout() {
-        let service = RefCell::new(Service::new(DataBank::new(
-            FixedStorage::<0, 0, 4, 0>::new(),
-        )));
-        let clock = JumpingClock(Cell::new(0));
-        let config = EngineConfig {
-            idle_timeout: Some(core::time::Duration::from_secs(2)),
-            frame_timeout: None,
-        };
-        let mut engine = Engine::<260, 260>::new(config, None, clock.now());
-        let mut io = NeverReads {
-            input: [0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1].to_vec(),
-        };
-        let mut served = pin!(serve_connection(&mut io, &service, &clock, &mut engine));
-        let mut cx = Context::from_waker(Waker::noop());
-        // Every timer is ready at once, so the stalled write must give up
-        // within one poll; a driver that waits for the write forever stays Pending.
-        match served.as_mut().poll(&mut cx) {
-            Poll::Ready(end) => assert_eq!(end, ConnectionEnd::Closed(CloseReason::WriteTimeout)),
-            Poll::Pending => panic!("a write that never completes held the connection"),
-        }
-    }
-}
+#[cfg(test)]
+pub(crate) mod virtual_time;

@@ -5,23 +5,32 @@
 //! - [`io`]: the one connection driver, over `embedded_io_async::{Read, Write}`.
 //! - [`embedded_io`] (feature `embedded-io`): serve one socket of an embedded
 //!   TCP/IP stack (embassy-net's `TcpSocket`, ...), no_std, no heap.
-//! - `async_std` / `smol` (features `async-std` / `smol`): the spec's
-//!   `ModbusServer` on a desktop runtime.
+//! - [`embassy`] (feature `embassy`): embassy-time clock, embassy-sync
+//!   sharing and `serve` for embassy firmware.
+//! - `tokio` / `smol` / `async_std` (features `tokio` / `smol` /
+//!   `async-std`): pyModbusTCP's `ModbusServer` on a desktop runtime, named
+//!   `tokio::ModbusServer`, `smol::ModbusServer` / `async_std::ModbusServer`,
+//!   with the configuration, errors and events here.
 
 pub mod io;
 
 #[cfg(feature = "embedded-io")]
 pub mod embedded_io;
 
+#[cfg(feature = "embassy")]
+pub mod embassy;
+
 #[cfg(feature = "_desktop")]
 mod server;
 #[cfg(feature = "_desktop")]
 pub use server::{
     recommended_threads, ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime,
-    ServerConfig, ServerError,
+    ServerConfig, ServerError, ServerListener, ServerStream,
 };
 
 #[cfg(feature = "async-std")]
 pub mod async_std;
 #[cfg(feature = "smol")]
 pub mod smol;
+#[cfg(feature = "tokio")]
+pub mod tokio;

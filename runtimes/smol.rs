@@ -1,4 +1,4 @@
-//! The spec's `ModbusServer` on smol (feature `smol`).
+//! pyModbusTCP's `ModbusServer` on smol (feature `smol`).
 //!
 //! Connections run on an executor of this module with one thread per
 //! available core but one (at least one): the remaining core drives the
@@ -9,11 +9,13 @@
 //! thread count is fixed by `SMOL_THREADS` before its first use, which a
 //! library cannot rely on. This executor follows the same convention:
 //! `SMOL_THREADS`, if set when the first server starts, is its thread count.
+//! If not one of its threads can be spawned, `start()` fails with
+//! [`ServerError::Runtime`] rather than accept connections nothing serves.
 //!
 //! ```no_run
-//! use modbus_server::runtimes::smol::ModbusServer;
-//! use modbus_server::runtimes::ServerConfig;
-//! use modbus_server::{DataBank, Service};
+//! use modbus_device::runtimes::smol::ModbusServer;
+//! use modbus_device::runtimes::ServerConfig;
+//! use modbus_device::{DataBank, Service};
 //!
 //! let config = ServerConfig { host: "::1".into(), port: 1502, no_block: true, ..Default::default() };
 //! let server = ModbusServer::new(config, Service::new(DataBank::default()));
@@ -24,21 +26,52 @@
 //! ```
 
 use core::future::Future;
-use std::sync::OnceLock;
+use std::io;
+use std::sync::{Mutex, PoisonError};
 
 use super::server::Runtime;
+use super::ServerError;
 
 /// The smol [`Runtime`]: its executor and timers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
-/// The spec's `ModbusServer` on smol.
-pub type ModbusServer<S = crate::HeapStorage, H = crate::DefaultHandler, C = crate::NoCallbacks> =
-    super::server::ModbusServer<Smol, S, H, C>;
+/// pyModbusTCP's `ModbusServer` on smol: the path to name it by.
+pub type ModbusServer<B = crate::DataBank<crate::HeapStorage>, H = crate::DefaultHandler> =
+    super::server::ModbusServer<Smol, B, H>;
+
+/// The executor connections run on. Tasks spawned before a thread runs it
+/// would wait forever: `start()` calls [`Smol::prepare`] first.
+static EXECUTOR: smol::Executor<'static> = smol::Executor::new();
+
+/// Executor threads started: 0 until a `start()` has started one. Locked
+/// while starting them, so concurrent starts spawn one set.
+static THREADS: Mutex<usize> = Mutex::new(0);
 
 impl Runtime for Smol {
+    /// async-io's listener, shared with the other async-io runtime.
+    type Listener = async_io::Async<std::net::TcpListener>;
+
+    /// Starts the executor threads at the first `start()`, and again at a
+    /// later one if none could be started: `SMOL_THREADS` threads if that
+    /// is set (smol's own convention for its global executor), else
+    /// [`recommended_threads`](super::recommended_threads). They live as
+    /// long as the process.
+    fn prepare() -> Result<(), ServerError> {
+        let mut threads = THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+        if *threads == 0 {
+            *threads = start_threads(thread_count(), |i| {
+                std::thread::Builder::new()
+                    .name(std::format!("modbus-smol-{i}"))
+                    .spawn(|| smol::block_on(EXECUTOR.run(core::future::pending::<()>())))
+                    .map(drop)
+            })?;
+        }
+        Ok(())
+    }
+
     fn spawn(future: impl Future<Output = ()> + Send + 'static) {
-        executor().spawn(future).detach();
+        EXECUTOR.spawn(future).detach();
     }
 
     async fn sleep_until(deadline: std::time::Instant) {
@@ -50,25 +83,101 @@ impl Runtime for Smol {
     }
 }
 
-/// The executor connections run on, started at first use and kept for the
-/// life of the process: `SMOL_THREADS` threads if that is set (smol's own
-/// convention for its global executor), else [`recommended_threads`].
-///
-/// [`recommended_threads`]: super::recommended_threads
-fn executor() -> &'static smol::Executor<'static> {
-    static EXECUTOR: OnceLock<smol::Executor<'static>> = OnceLock::new();
-    EXECUTOR.get_or_init(|| {
-        let threads = std::env::var("SMOL_THREADS")
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(super::recommended_threads);
-        for i in 0..threads {
-            // A thread that cannot start leaves the others to do the work.
-            let _ = std::thread::Builder::new()
-                .name(std::format!("modbus-smol-{i}"))
-                .spawn(|| smol::block_on(executor().run(core::future::pending::<()>())));
+/// `SMOL_THREADS` if set to a positive number, else the recommendation.
+fn thread_count() -> usize {
+    std::env::var("SMOL_THREADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(super::recommended_threads)
+}
+
+/// Calls `spawn` for threads `0..count` (at least one) and returns how
+/// many started. Threads that cannot start leave the others to do the
+/// work; with none, nothing would serve connections: an error.
+fn start_threads(
+    count: usize,
+    mut spawn: impl FnMut(usize) -> io::Result<()>,
+) -> Result<usize, ServerError> {
+    let mut started = 0;
+    let mut first_error = None;
+    for i in 0..count.max(1) {
+        match spawn(i) {
+            Ok(()) => started += 1,
+            Err(e) => {
+                warn!(
+                    "modbus server: cannot spawn smol executor thread {}: {}",
+                    i, e
+                );
+                first_error.get_or_insert(e);
+            }
         }
-        smol::Executor::new()
-    })
+    }
+    match first_error {
+        Some(source) if started == 0 => Err(ServerError::Runtime {
+            what: "no smol executor thread could be spawned",
+            source,
+        }),
+        _ => Ok(started),
+    }
+}
+
+impl<B, H> super::server::ModbusServer<Smol, B, H>
+where
+    B: crate::Banks + Send + 'static,
+    H: crate::DataHandler + Send + 'static,
+{
+    /// Serves one connection that the application accepted itself (behind
+    /// its own listener, proxy or TLS acceptor), in the caller's task,
+    /// until it ends; returns why. `stream` is any `futures::io`
+    /// `AsyncRead + AsyncWrite` stream; `client` is the address it counts
+    /// under for the per-address limit and in events. It shares the
+    /// service, limits, events and `stop()` with the connections the
+    /// server accepts; see the tokio adapter's `serve_connection` for the
+    /// details, which are the same.
+    pub async fn serve_connection<S>(
+        &self,
+        stream: S,
+        client: std::net::SocketAddr,
+    ) -> super::DisconnectReason
+    where
+        S: futures::io::AsyncRead + futures::io::AsyncWrite + Unpin,
+    {
+        self.serve_io(stream, client).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> io::Error {
+        io::Error::new(io::ErrorKind::WouldBlock, "thread limit reached")
+    }
+
+    #[test]
+    fn no_thread_started_is_an_error_that_says_so() {
+        let mut tried = 0;
+        let result = start_threads(3, |_| {
+            tried += 1;
+            Err(refused())
+        });
+        assert_eq!(tried, 3, "every thread is tried");
+        match result {
+            Err(ServerError::Runtime { what, source }) => {
+                assert!(what.contains("executor thread"), "{what}");
+                assert_eq!(source.kind(), io::ErrorKind::WouldBlock);
+            }
+            other => panic!("expected ServerError::Runtime, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn some_threads_started_is_enough() {
+        let result = start_threads(3, |i| if i == 1 { Ok(()) } else { Err(refused()) });
+        assert_eq!(result.unwrap(), 1);
+        assert_eq!(start_threads(2, |_| Ok(())).unwrap(), 2);
+        // A count of 0 still starts one thread.
+        assert_eq!(start_threads(0, |_| Ok(())).unwrap(), 1);
+    }
 }

@@ -1,7 +1,10 @@
-//! The spec's `DeviceIdentification` and its encoding for function 0x2B /
-//! MEI type 0x0E (read device identification), with paging.
+//! pyModbusTCP's `DeviceIdentification` and its encoding for function
+//! 0x2B / MEI type 0x0E (read device identification, Modbus Application
+//! Protocol Specification V1.1b3, section 6.21), with paging. The byte
+//! layout itself lives in `wire::mei`.
 
-use crate::wire::{limits::MEI_READ_DEVICE_ID, ExceptionCode, ResponseWriter, MAX_PDU_LEN};
+use crate::wire::mei::{self, OBJECT_HEADER_LEN};
+use crate::wire::{ExceptionCode, ResponseWriter, MAX_PDU_LEN};
 
 /// Object ids of the named objects.
 pub mod object_id {
@@ -25,11 +28,33 @@ pub mod object_id {
 
 use object_id::*;
 
-/// Bytes of a response PDU before the first object: function, MEI type,
-/// read code, conformity level, more follows, next object id, object count.
-const RESPONSE_HEADER_LEN: usize = 7;
 /// The longest object value that fits in one response with its id and length.
-pub const MAX_OBJECT_LEN: usize = MAX_PDU_LEN - RESPONSE_HEADER_LEN - 2;
+pub const MAX_OBJECT_LEN: usize = MAX_PDU_LEN - mei::HEADER_LEN - OBJECT_HEADER_LEN;
+
+/// Read device id codes (section 6.21, table "Read Device ID code").
+mod read_code {
+    /// A stream of the basic objects.
+    pub const BASIC: u8 = 0x01;
+    /// A stream of the basic and regular objects.
+    pub const REGULAR: u8 = 0x02;
+    /// A stream of all objects.
+    pub const EXTENDED: u8 = 0x03;
+    /// One specific object.
+    pub const SPECIFIC: u8 = 0x04;
+}
+
+/// Conformity levels (section 6.21): the highest category, plus
+/// [`INDIVIDUAL_ACCESS`](conformity::INDIVIDUAL_ACCESS) since code 4 is served.
+mod conformity {
+    /// Basic objects only.
+    pub const BASIC: u8 = 0x01;
+    /// Regular objects.
+    pub const REGULAR: u8 = 0x02;
+    /// Extended objects.
+    pub const EXTENDED: u8 = 0x03;
+    /// Objects can also be read one at a time.
+    pub const INDIVIDUAL_ACCESS: u8 = 0x80;
+}
 
 /// Object values without a heap: total bytes of all values.
 #[cfg(not(feature = "alloc"))]
@@ -52,7 +77,7 @@ type Entries = heapless::Vec<Entry, CAPACITY_OBJECTS>;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum DeviceIdError {
-    /// Ids 0x07..=0x7F are reserved by the specification.
+    /// Ids 0x07..=0x7F are reserved by the Modbus specification.
     ReservedId {
         /// The id given.
         id: u8,
@@ -97,7 +122,7 @@ struct Entry {
     len: u8,
 }
 
-/// Device identification objects (the spec's `DeviceIdentification`),
+/// Device identification objects (pyModbusTCP's `DeviceIdentification`),
 /// served by function 0x2B / 0x0E.
 ///
 /// The three basic objects (vendor name, product code, major/minor revision)
@@ -106,7 +131,7 @@ struct Entry {
 /// sent as an endless series of empty pages.
 ///
 /// ```
-/// use modbus_server::DeviceIdentification;
+/// use modbus_device::DeviceIdentification;
 ///
 /// let mut id = DeviceIdentification::new();
 /// id.set_vendor_name(b"My Company")?;
@@ -115,9 +140,10 @@ struct Entry {
 /// assert_eq!(id.vendor_name(), b"My Company");
 /// assert_eq!(id.get(0x80), Some(&b"extra object"[..]));
 /// assert!(id.set(0x10, b"reserved").is_err());
-/// # Ok::<(), modbus_server::DeviceIdError>(())
+/// # Ok::<(), modbus_device::DeviceIdError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "device_id")]
 pub struct DeviceIdentification {
     bytes: Bytes,
     /// Sorted by id; always holds the three basic objects.
@@ -139,7 +165,11 @@ macro_rules! named_object {
 
         $(#[$doc])*
         ///
-        /// Setting it; see [`set`](Self::set) for the errors.
+        /// Setting it.
+        ///
+        /// # Errors
+        ///
+        /// As [`set`](Self::set).
         pub fn $set(&mut self, value: &[u8]) -> Result<(), DeviceIdError> {
             self.set($id, value)
         }
@@ -148,6 +178,7 @@ macro_rules! named_object {
 
 impl DeviceIdentification {
     /// The three basic objects, empty.
+    #[must_use]
     pub fn new() -> Self {
         let mut entries = Entries::new();
         for id in [VENDOR_NAME, PRODUCT_CODE, MAJOR_MINOR_REVISION] {
@@ -165,8 +196,12 @@ impl DeviceIdentification {
         }
     }
 
-    /// Builds from `(id, value)` pairs (the spec's constructor and its
+    /// Builds from `(id, value)` pairs (pyModbusTCP's constructor and its
     /// `objects_id` dictionary).
+    ///
+    /// # Errors
+    ///
+    /// The first error of [`set`](Self::set), nothing being built then.
     pub fn from_objects<'a>(
         objects: impl IntoIterator<Item = (u8, &'a [u8])>,
     ) -> Result<Self, DeviceIdError> {
@@ -192,18 +227,26 @@ impl DeviceIdentification {
     named_object!(/// Object 0x06, user application name.
         user_application_name, set_user_application_name, USER_APPLICATION_NAME);
 
-    /// The value of object `id`, if set (the spec's `__getitem__`).
+    /// The value of object `id`, if set (pyModbusTCP's `__getitem__`).
     #[doc(alias = "__getitem__")]
+    #[must_use]
     pub fn get(&self, id: u8) -> Option<&[u8]> {
         let entry = self.entries.iter().find(|e| e.id == id)?;
         let start = usize::from(entry.start);
         self.bytes.get(start..start + usize::from(entry.len))
     }
 
-    /// Sets object `id` (the spec's `__setitem__`): 0x00..=0x06 named,
+    /// Sets object `id` (pyModbusTCP's `__setitem__`): 0x00..=0x06 named,
     /// 0x80..=0xFF user-defined; at most [`MAX_OBJECT_LEN`] bytes.
-    /// On error nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// On error nothing changes: [`DeviceIdError::ReservedId`] for ids
+    /// 0x07..=0x7F, [`DeviceIdError::TooLong`] for a value over
+    /// [`MAX_OBJECT_LEN`], [`DeviceIdError::Full`] when the storage is
+    /// full (only without a heap).
     #[doc(alias = "__setitem__")]
+    #[doc(alias = "objects_id")]
     pub fn set(&mut self, id: u8, value: &[u8]) -> Result<(), DeviceIdError> {
         if (USER_APPLICATION_NAME + 1..FIRST_EXTENDED).contains(&id) {
             return Err(DeviceIdError::ReservedId { id });
@@ -250,7 +293,7 @@ impl DeviceIdentification {
         }
     }
 
-    /// Every object as `(id, value)`, by increasing id (the spec's `items()`).
+    /// Every object as `(id, value)`, by increasing id (pyModbusTCP's `items()`).
     #[doc(alias = "items")]
     pub fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> + '_ {
         self.entries.iter().map(|e| {
@@ -266,16 +309,17 @@ impl DeviceIdentification {
 
     /// The conformity level: the highest category configured (0x01 basic,
     /// 0x02 regular, 0x03 extended), with bit 0x80 (individual access).
+    #[must_use]
     pub fn conformity_level(&self) -> u8 {
         let highest = self.entries.last().map_or(0, |e| e.id);
         let category = if highest >= FIRST_EXTENDED {
-            0x03
+            conformity::EXTENDED
         } else if highest > MAJOR_MINOR_REVISION {
-            0x02
+            conformity::REGULAR
         } else {
-            0x01
+            conformity::BASIC
         };
-        0x80 | category
+        conformity::INDIVIDUAL_ACCESS | category
     }
 
     /// Removes entry `i`'s bytes from the arena, keeping the entry (empty).
@@ -320,8 +364,13 @@ impl DeviceIdentification {
     ///
     /// Streams (codes 1..=3) start at `object_id`, or at 0x00 when that object
     /// does not exist in the stream; objects that do not fit within 253
-    /// bytes are announced with more-follows 0xFF and their id. Code 4 on a
-    /// missing object is exception 2.
+    /// bytes are announced with more-follows 0xFF and their id.
+    ///
+    /// # Errors
+    ///
+    /// Code 4 on a missing object is [`ExceptionCode::IllegalDataAddress`];
+    /// a code outside 1..=4 is [`ExceptionCode::IllegalDataValue`]; `out`
+    /// too small is [`ExceptionCode::ServerDeviceFailure`].
     pub fn encode_response(
         &self,
         read_code: u8,
@@ -330,14 +379,14 @@ impl DeviceIdentification {
     ) -> Result<(), ExceptionCode> {
         let fail = |_| ExceptionCode::ServerDeviceFailure;
         let last_in_stream = match read_code {
-            1 => MAJOR_MINOR_REVISION,
-            2 => FIRST_EXTENDED - 1,
-            3 => u8::MAX,
-            4 => object_id,
+            read_code::BASIC => MAJOR_MINOR_REVISION,
+            read_code::REGULAR => FIRST_EXTENDED - 1,
+            read_code::EXTENDED => u8::MAX,
+            read_code::SPECIFIC => object_id,
             _ => return Err(ExceptionCode::IllegalDataValue),
         };
         let exists = self.entries.iter().any(|e| e.id == object_id);
-        if read_code == 4 && !exists {
+        if read_code == read_code::SPECIFIC && !exists {
             return Err(ExceptionCode::IllegalDataAddress);
         }
         let first = if exists && object_id <= last_in_stream {
@@ -346,38 +395,21 @@ impl DeviceIdentification {
             0
         };
 
-        let header_at = out.len();
-        out.extend(&[
-            0x2B,
-            MEI_READ_DEVICE_ID,
-            read_code,
-            self.conformity_level(),
-            0,
-            0,
-            0,
-        ])
-        .map_err(fail)?;
+        let header_at = mei::emit_header(out, read_code, self.conformity_level()).map_err(fail)?;
         let budget_end = header_at + MAX_PDU_LEN;
         let (mut count, mut next) = (0u8, None);
         for (id, value) in self
             .iter()
             .filter(|(id, _)| (first..=last_in_stream).contains(id))
         {
-            if out.len() + 2 + value.len() > budget_end {
+            if out.len() + OBJECT_HEADER_LEN + value.len() > budget_end {
                 next = Some(id);
                 break;
             }
-            out.extend(&[id, value.len() as u8]).map_err(fail)?;
-            out.extend(value).map_err(fail)?;
+            mei::emit_object(out, id, value).map_err(fail)?;
             count += 1;
         }
-        let (more, next_id) = match next {
-            Some(id) => (0xFF, id),
-            None => (0x00, 0x00),
-        };
-        out.patch(header_at + 4, &[more, next_id, count])
-            .map_err(fail)?;
-        Ok(())
+        mei::patch_header(out, header_at, next, count).map_err(fail)
     }
 }
 
@@ -406,6 +438,7 @@ fn insert(entries: &mut Entries, at: usize, entry: Entry) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Response;
 
     fn encode(
         id: &DeviceIdentification,
@@ -418,12 +451,24 @@ mod tests {
         Ok(heapless::Vec::from_slice(w.written()).unwrap())
     }
 
+    /// The paging field and the object ids of a response, parsed by `wire`.
+    fn page(pdu: &[u8]) -> (Option<u8>, heapless::Vec<u8, 64>) {
+        match Response::parse(pdu) {
+            Ok(Response::ReadDeviceIdentification {
+                next_object_id,
+                objects,
+                ..
+            }) => (next_object_id, objects.iter().map(|(id, _)| id).collect()),
+            other => panic!("not a device identification response: {other:?}"),
+        }
+    }
+
     fn sample() -> DeviceIdentification {
         DeviceIdentification::from_objects([
             (0x00, &b"Seed"[..]),
             (0x01, b"MS-1"),
             (0x02, b"1.0"),
-            (0x04, b"modbus-server"),
+            (0x04, b"modbus-device"),
             (0x80, b"extra"),
         ])
         .unwrap()
@@ -441,19 +486,21 @@ mod tests {
     #[test]
     fn regular_and_extended_streams_include_lower_categories() {
         let r = encode(&sample(), 2, 0).unwrap();
-        assert_eq!(r[6], 4, "0x00..=0x02 and 0x04");
+        let (more, ids) = page(&r);
+        assert_eq!(more, None);
+        assert_eq!(ids, [0x00, 0x01, 0x02, 0x04], "0x00..=0x02 and 0x04");
         let r = encode(&sample(), 3, 0).unwrap();
-        assert_eq!(r[6], 5);
+        assert_eq!(page(&r).1.len(), 5);
         assert!(r.ends_with(b"\x80\x05extra"));
     }
 
     #[test]
     fn missing_start_restarts_at_zero() {
         let r = encode(&sample(), 3, 0x05).unwrap();
-        assert_eq!((r[6], r[7]), (5, 0x00));
+        assert_eq!(page(&r).1, [0x00, 0x01, 0x02, 0x04, 0x80]);
         // Starting at an existing object skips the ones before.
         let r = encode(&sample(), 3, 0x04).unwrap();
-        assert_eq!((r[6], r[7]), (2, 0x04));
+        assert_eq!(page(&r).1, [0x04, 0x80]);
     }
 
     #[test]
@@ -486,12 +533,12 @@ mod tests {
         for _ in 0..10 {
             let r = encode(&id, 3, next).unwrap();
             assert!(r.len() <= 253);
-            seen += usize::from(r[6]);
-            if r[4] == 0 {
-                break;
+            let (more, objects) = page(&r);
+            seen += objects.len();
+            match more {
+                Some(id) => next = id,
+                None => break,
             }
-            assert_eq!(r[4], 0xFF);
-            next = r[5];
         }
         assert_eq!(seen, id.iter().count());
     }

@@ -1,14 +1,18 @@
 //! The per-connection state machine: reassembly, pipelining, batching,
-//! idle deadlines and the close policy. Sans-IO: bytes in, bytes out, time
-//! as an input.
+//! every deadline (idle, incomplete frame, write stall, parking) and the
+//! close policy. Sans-IO: bytes in, bytes out, time as an input.
 
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use crate::service::Respond;
+use crate::service::{Reply, Respond};
+use crate::session::SessionInfo;
 use crate::shared::Shared;
 use crate::time::Instant;
-use crate::wire::{Frame, FrameError, MAX_ADU_LEN};
+use crate::wire::{
+    emit_header, exception_pdu, ExceptionCode, Frame, FrameError, FunctionCode, ResponseWriter,
+    HEADER_LEN, MAX_ADU_LEN,
+};
 
 /// Input buffer that holds one request of any size: the least an engine needs.
 pub const MIN_BUFFER: usize = MAX_ADU_LEN;
@@ -46,8 +50,8 @@ pub enum CloseReason {
     IdleTimeout,
     /// A frame started and was not completed within [`EngineConfig::frame_timeout`].
     FrameTimeout,
-    /// The client did not read its responses for [`EngineConfig::idle_timeout`]
-    /// (reported by adapters, whose writes stalled).
+    /// The client did not read its responses: output stayed unwritten for
+    /// [`EngineConfig::idle_timeout`] (see [`Engine::handle_output_written`]).
     WriteTimeout,
 }
 
@@ -84,7 +88,11 @@ impl From<FrameError> for CloseReason {
 /// ```text
 /// loop {
 ///     let out = engine.poll_output(&shared)?;   // Err: close the connection
-///     if !out.is_empty() { write all of `out`; continue; }
+///     if !out.is_empty() {
+///         write all of `out` (also engine.pending_output()), racing engine.poll_timeout():
+///           written          -> engine.handle_output_written(now); continue
+///           deadline passed  -> engine.handle_timeout(now)?   // Err(WriteTimeout)
+///     }
 ///     wait for: a read into engine.input_buffer(), or engine.poll_timeout()
 ///     read n > 0 bytes  -> engine.handle_input(n, now)
 ///     read 0 bytes      -> the peer closed: drop the engine
@@ -97,9 +105,19 @@ impl From<FrameError> for CloseReason {
 /// takes the shared service's lock at most once, and only when a complete
 /// request is waiting.
 ///
+/// Every deadline of the connection is [`poll_timeout`](Self::poll_timeout):
+/// a driver arms one timer there and calls
+/// [`handle_timeout`](Self::handle_timeout) when it fires (early is
+/// harmless). While output is in flight, that is the write-stall deadline: a
+/// client that stops reading its responses blocks the writes once the socket
+/// buffers are full, and is dropped like one that stops sending. A driver
+/// that does not report writes (a test feeding bytes by hand) may skip
+/// `handle_output_written`: calling `poll_output` again says the previous
+/// output was written.
+///
 /// ```
 /// use core::cell::RefCell;
-/// use modbus_server::{DataBank, Engine, EngineConfig, FixedStorage, Instant, Service};
+/// use modbus_device::{DataBank, Engine, EngineConfig, FixedStorage, Instant, Service};
 ///
 /// let service = RefCell::new(Service::new(DataBank::new(FixedStorage::<0, 0, 16, 0>::filled(false, false, 7, 0))));
 /// let mut engine = Engine::<260, 260>::new(EngineConfig::default(), None, Instant::ZERO);
@@ -121,6 +139,16 @@ pub struct Engine<const IN: usize, const OUT: usize> {
     last_input: Instant,
     /// When the incomplete frame at `input[start..end]` began arriving.
     partial_since: Option<Instant>,
+    /// `output[..out_len]` was returned by `poll_output` and is not yet
+    /// reported written: the connection waits for its client to read.
+    out_len: usize,
+    /// When bytes last moved either way (input received, output written):
+    /// a write stalls when nothing moved for the idle timeout.
+    last_progress: Instant,
+    /// Idle this long, the connection gives its engine back to a pool (the
+    /// desktop server's parking). Firmware keeps its engines: no field.
+    #[cfg(feature = "_desktop")]
+    park_after: Option<Duration>,
     /// Set when a broken header was found after responses that are still
     /// to be sent: they go out first, then the connection closes.
     closing: Option<CloseReason>,
@@ -133,6 +161,7 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
     );
 
     /// A new connection from `client` (if known), accepted at `now`.
+    #[must_use]
     pub const fn new(config: EngineConfig, client: Option<SocketAddr>, now: Instant) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::BUFFERS_FIT;
@@ -145,11 +174,16 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
             client,
             last_input: now,
             partial_since: None,
+            out_len: 0,
+            last_progress: now,
+            #[cfg(feature = "_desktop")]
+            park_after: None,
             closing: None,
         }
     }
 
     /// The client's address given at creation.
+    #[must_use]
     pub fn client(&self) -> Option<SocketAddr> {
         self.client
     }
@@ -172,18 +206,48 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         }
         self.end = self.end.saturating_add(len).min(IN);
         self.last_input = now;
+        self.last_progress = now;
+    }
+
+    /// The output returned by the last [`poll_output`](Self::poll_output)
+    /// was written to the client, all of it, at `now`. Clears the
+    /// write-stall deadline; the next batch (pipelined requests that did not
+    /// fit) stalls from `now`.
+    pub fn handle_output_written(&mut self, now: Instant) {
+        if self.out_len > 0 {
+            self.out_len = 0;
+            self.last_progress = now;
+        }
+    }
+
+    /// The output in flight: what the last [`poll_output`](Self::poll_output)
+    /// returned, until [`handle_output_written`](Self::handle_output_written)
+    /// (empty otherwise). A shared borrow, so that a driver can write it
+    /// while it asks [`poll_timeout`](Self::poll_timeout) for the deadline.
+    #[must_use]
+    pub fn pending_output(&self) -> &[u8] {
+        &self.output[..self.out_len]
     }
 
     /// Answers every complete request waiting (as many as the output buffer
     /// holds) and returns the responses, to be written in one write before
-    /// the next call. Empty when there is nothing to send. `Err` means: close
-    /// the connection now, without sending anything more.
+    /// the next call. Empty when there is nothing to send. Non-empty output
+    /// is in flight until [`handle_output_written`](Self::handle_output_written)
+    /// (or the next call).
+    ///
+    /// # Errors
+    ///
+    /// The connection must be closed now, without sending anything more:
+    /// [`CloseReason::Frame`] for a broken MBAP header (after the responses
+    /// to the requests before it went out).
     #[must_use = "the responses must be written and an Err must close the connection"]
     pub fn poll_output<X>(&mut self, shared: &X) -> Result<&[u8], CloseReason>
     where
         X: Shared + ?Sized,
         X::Target: Respond,
     {
+        // Called again: the previous output was written (the contract).
+        self.out_len = 0;
         if let Some(reason) = self.closing {
             return Err(reason);
         }
@@ -203,13 +267,7 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
                     break; // the rest waits for the next poll_output
                 }
                 let frame = Frame::prevalidated(&input[start..end], len);
-                let free = &mut output[out_len..];
-                let room = free.len();
-                if let Some(n) = service.respond(frame.header(), frame.pdu(), client, free) {
-                    // A `Respond` impl that claims more than it was given
-                    // must not make the next slice panic.
-                    out_len += n.min(room);
-                }
+                out_len += answer(service, &frame, client, &mut output[out_len..]);
                 start += len;
                 next = Frame::<&[u8]>::frame_len(&input[start..end]).unwrap_or_else(|e| {
                     closing = Some(CloseReason::Frame(e));
@@ -225,6 +283,7 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
                 return Err(reason);
             }
         }
+        self.out_len = out_len;
         Ok(&self.output[..out_len])
     }
 
@@ -243,64 +302,237 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         }
     }
 
-    /// When the connection must be closed if nothing arrives: the earlier of
-    /// the idle deadline and the incomplete-frame deadline. `None`: never.
+    /// The connection's next deadline; `None`: none. While output is in
+    /// flight, the write-stall deadline: [`EngineConfig::idle_timeout`] after
+    /// bytes last moved (the driver is not reading then, so no other
+    /// deadline applies). Otherwise the earliest of the idle deadline and
+    /// the incomplete-frame deadline (and, for an engine of the desktop
+    /// server's pool, the moment it may be parked).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let idle = self.config.idle_timeout.map(|t| self.last_input + t);
-        let frame = self
-            .partial_since
-            .zip(self.config.frame_timeout)
-            .map(|(since, t)| since + t);
-        match (idle, frame) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        if self.out_len > 0 {
+            return self.stall_deadline();
+        }
+        [
+            self.idle_deadline(),
+            self.frame_deadline(),
+            self.park_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Time passed: nothing to do unless a deadline of
+    /// [`poll_timeout`](Self::poll_timeout) is reached at `now`.
+    ///
+    /// # Errors
+    ///
+    /// A deadline is reached: close the connection.
+    /// [`CloseReason::WriteTimeout`] while output is in flight, else
+    /// [`CloseReason::FrameTimeout`] or [`CloseReason::IdleTimeout`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), CloseReason> {
+        match self.timed_out(now) {
+            Some(reason) => Err(reason),
+            None => Ok(()),
         }
     }
 
-    /// Time passed: `Err` if a deadline of [`poll_timeout`](Self::poll_timeout)
-    /// is reached at `now` (close the connection).
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), CloseReason> {
-        if let (Some(since), Some(t)) = (self.partial_since, self.config.frame_timeout) {
-            if now >= since + t {
-                return Err(CloseReason::FrameTimeout);
-            }
+    /// Which deadline is reached at `now`, if any. A shared borrow: the
+    /// driver asks while the output it writes borrows the engine.
+    pub(crate) fn timed_out(&self, now: Instant) -> Option<CloseReason> {
+        if self.out_len > 0 {
+            return reached(self.stall_deadline(), now).then_some(CloseReason::WriteTimeout);
         }
-        if let Some(t) = self.config.idle_timeout {
-            if now >= self.last_input + t {
-                return Err(CloseReason::IdleTimeout);
-            }
+        if reached(self.frame_deadline(), now) {
+            Some(CloseReason::FrameTimeout)
+        } else if reached(self.idle_deadline(), now) {
+            Some(CloseReason::IdleTimeout)
+        } else {
+            None
         }
-        Ok(())
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        after(self.last_input, self.config.idle_timeout)
+    }
+
+    fn frame_deadline(&self) -> Option<Instant> {
+        self.partial_since
+            .and_then(|since| after(since, self.config.frame_timeout))
+    }
+
+    /// A client that stops reading is dropped like one that stops sending.
+    fn stall_deadline(&self) -> Option<Instant> {
+        after(self.last_progress, self.config.idle_timeout)
+    }
+
+    fn park_deadline(&self) -> Option<Instant> {
+        self.idle_since()
+            .and_then(|since| after(since, self.park_after()))
+    }
+
+    #[cfg(feature = "_desktop")]
+    fn park_after(&self) -> Option<Duration> {
+        self.park_after
+    }
+
+    #[cfg(not(feature = "_desktop"))]
+    fn park_after(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Lets this engine be parked once idle for `after` (the desktop pool):
+    /// [`poll_timeout`](Self::poll_timeout) then includes that moment, and
+    /// [`handle_timer`](Self::handle_timer) says to park. Kept by `restart`.
+    #[cfg(feature = "_desktop")]
+    pub(crate) fn set_park_after(&mut self, after: Option<Duration>) {
+        self.park_after = after;
+    }
+
+    /// [`handle_timeout`](Self::handle_timeout) for a driver that parks:
+    /// `Ok(Some(parked))` when the engine has been idle long enough to be
+    /// given back to a pool. `parked` carries the deadline the connection
+    /// keeps without an engine: this engine's idle deadline.
+    #[cfg(feature = "_io")]
+    pub(crate) fn handle_timer(&mut self, now: Instant) -> Result<Option<Parked>, CloseReason> {
+        self.handle_timeout(now)?;
+        let park = reached(self.park_deadline(), now);
+        Ok(park.then(|| Parked {
+            idle_deadline: self.idle_deadline(),
+        }))
     }
 
     /// Since when the connection has had nothing to do (every request
-    /// answered, no partial frame, not closing): the time of its last input.
-    /// `None` while it has work. Adapters use it to park idle connections.
+    /// answered and its response written, no partial frame, not closing):
+    /// the time of its last input. `None` while it has work.
+    #[must_use]
     pub fn idle_since(&self) -> Option<Instant> {
-        (self.start == self.end && self.closing.is_none()).then_some(self.last_input)
+        let idle = self.start == self.end && self.out_len == 0 && self.closing.is_none();
+        idle.then_some(self.last_input)
     }
 
     /// Makes this engine serve `client` afresh from `now`, reusing its
     /// buffers and configuration (a pooled engine for a new or woken
-    /// connection): input, close state and deadlines are cleared.
+    /// connection): input, output in flight, close state and deadlines are
+    /// cleared.
     pub fn restart(&mut self, client: Option<SocketAddr>, now: Instant) {
         self.start = 0;
         self.end = 0;
         self.client = client;
         self.last_input = now;
         self.partial_since = None;
+        self.out_len = 0;
+        self.last_progress = now;
         self.closing = None;
     }
 
     /// The timeouts this engine applies.
+    #[must_use]
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
 
     /// Bytes received and not yet answered (an incomplete frame, or frames
     /// left for the next batch).
+    #[must_use]
     pub fn pending_input(&self) -> usize {
         self.end - self.start
+    }
+}
+
+/// `timeout` after `since`; `None` when the timeout is disabled.
+fn after(since: Instant, timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| since + t)
+}
+
+/// Whether `deadline` has come at `now`.
+fn reached(deadline: Option<Instant>, now: Instant) -> bool {
+    deadline.is_some_and(|at| now >= at)
+}
+
+/// A connection idle long enough to give its engine back to a pool (the
+/// desktop server parks them, so idle connections hold no buffers). It
+/// keeps the one deadline its engine computed before parking, the idle
+/// deadline: parking neither shortens nor extends a connection's life.
+#[cfg(feature = "_io")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parked {
+    idle_deadline: Option<Instant>,
+}
+
+#[cfg(feature = "_io")]
+impl Parked {
+    /// A connection accepted at `now` that has no engine yet: the deadline
+    /// an engine created at `now` with `config` would have.
+    #[cfg(feature = "_desktop")]
+    pub(crate) fn accepted(config: &EngineConfig, now: Instant) -> Self {
+        Parked {
+            idle_deadline: after(now, config.idle_timeout),
+        }
+    }
+
+    /// When the parked connection idles out; `None`: never.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.idle_deadline
+    }
+
+    /// `Err(IdleTimeout)` once the idle deadline is reached at `now`.
+    pub(crate) fn handle_timeout(&self, now: Instant) -> Result<(), CloseReason> {
+        if reached(self.idle_deadline, now) {
+            Err(CloseReason::IdleTimeout)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Answers one request frame into `out` (room for one maximal ADU) and
+/// returns the response ADU's length, 0 when nothing is to be sent. The MBAP
+/// header and exception PDUs are written here, never by a [`Respond`] impl.
+fn answer<R: Respond + ?Sized>(
+    service: &mut R,
+    frame: &Frame<&[u8]>,
+    client: Option<SocketAddr>,
+    out: &mut [u8],
+) -> usize {
+    let (header, pdu) = (frame.header(), frame.pdu());
+    let function = pdu.first().copied().unwrap_or(0);
+    let srv_info = SessionInfo {
+        client_addr: client,
+        unit_id: header.unit_id,
+        transaction_id: header.transaction_id,
+        function_code: FunctionCode::from(function),
+    };
+    let Some((head, body)) = out
+        .get_mut(..MAX_ADU_LEN)
+        .and_then(|o| o.split_at_mut_checked(HEADER_LEN))
+    else {
+        return 0;
+    };
+    // `body` is exactly MAX_PDU_LEN (253) bytes: a response cannot outgrow a PDU.
+    let mut response = ResponseWriter::new(body);
+    let refused = match service.respond(pdu, &srv_info, &mut response) {
+        Reply::Response if !response.is_empty() => None,
+        Reply::Response => Some(ExceptionCode::ServerDeviceFailure),
+        Reply::Exception(code) => Some(code),
+        Reply::NoResponse => return 0,
+    };
+    let pdu_len = match refused {
+        None => response.len(),
+        Some(code) => {
+            response.clear();
+            if response.extend(&exception_pdu(function, code)).is_err() {
+                return 0;
+            }
+            2
+        }
+    };
+    match emit_header(head, header, pdu_len) {
+        Some(()) => HEADER_LEN + pdu_len,
+        None => 0,
     }
 }

@@ -1,10 +1,45 @@
 //! Routing unit ids to data banks: one server in front of several devices
 //! (a gateway, a simulator of a whole bus).
 
-use crate::handler::DataHandler;
-use crate::session::SessionInfo;
-use crate::storage::{ChangeCallbacks, DataBank, NoCallbacks, Storage};
-use crate::wire::ExceptionCode;
+use crate::device_id::DeviceIdentification;
+use crate::server_id::ServerId;
+use crate::storage::{Bank, Banks, ChangeCallbacks, DataBank, NoCallbacks, Storage};
+
+/// How one unit id identifies itself apart from the server: its own
+/// device identification (FC 43/14) and report server id answer (FC 17).
+/// A `None` falls back to the [`Service`](crate::Service)'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitIdentity {
+    /// Served by FC 43/14 for this unit id.
+    pub device_identification: Option<DeviceIdentification>,
+    /// Served by FC 17 for this unit id.
+    pub server_id: Option<ServerId>,
+}
+
+impl UnitIdentity {
+    /// Nothing of its own: the service's identification and server id.
+    #[must_use]
+    pub const fn new() -> Self {
+        UnitIdentity {
+            device_identification: None,
+            server_id: None,
+        }
+    }
+
+    /// Sets the device identification (builder style).
+    #[must_use]
+    pub fn with_device_identification(mut self, id: DeviceIdentification) -> Self {
+        self.device_identification = Some(id);
+        self
+    }
+
+    /// Sets the report server id answer (builder style).
+    #[must_use]
+    pub fn with_server_id(mut self, id: ServerId) -> Self {
+        self.server_id = Some(id);
+        self
+    }
+}
 
 /// A unit id can be routed only once, and the router has room for `N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,48 +69,59 @@ impl core::fmt::Display for RouteError {
 
 impl core::error::Error for RouteError {}
 
-/// A [`DataHandler`] that serves each routed unit id from its own data bank,
-/// and every other unit id from the service's bank.
+/// One data bank per routed unit id, and a default bank for every other unit
+/// id: the [`Banks`] of a gateway or of a simulated bus.
 ///
-/// To refuse the unit ids that are neither routed nor meant for the
-/// service's bank, combine it with [`UnitFilter`](crate::UnitFilter) (exception
-/// 0x0B or silence). Each bank's change callbacks fire for its own writes.
-/// The application reaches the routed banks through
-/// [`bank_mut`](Self::bank_mut) (on a desktop server: `server.with_data_hdl`).
+/// Give it to [`Service::new`](crate::Service::new) in place of a single
+/// [`DataBank`]: the service picks the bank of each request's unit id, and
+/// the handler (any [`DataHandler`](crate::DataHandler)) serves it. To refuse
+/// the unit ids that are not routed, combine it with
+/// [`UnitFilter`](crate::UnitFilter) (exception 0x0B or silence). Each bank's
+/// change callbacks fire for its own writes. The application reaches the
+/// banks through [`bank_mut`](Self::bank_mut) (on a desktop server:
+/// `server.with_data_bank(|router| ...)`).
+///
+/// Up to `I` unit ids (none by default, so a router without them costs no
+/// room) can also have a [`UnitIdentity`]: their own device identification
+/// and report server id, through [`identify`](Self::identify). The others
+/// answer with the service's.
 ///
 /// ```
-/// use modbus_server::{DataBank, FixedStorage, Service, UnitFilter, UnitRouter, UnitSet};
+/// use modbus_device::{DataBank, FixedStorage, Service, UnitFilter, UnitRouter, UnitSet};
 ///
 /// type Tables = FixedStorage<0, 0, 8, 0>;
-/// let router = UnitRouter::<Tables, _, 2>::new()
+/// let mut router = UnitRouter::<Tables, _, 2>::new(DataBank::new(Tables::filled(false, false, 1, 0)))
 ///     .route(2, DataBank::new(Tables::filled(false, false, 2, 0)))?
 ///     .route(3, DataBank::new(Tables::filled(false, false, 3, 0)))?;
-/// // Units 0 and 1 use the service's own bank; 2 and 3 their own; others get 0x0B.
-/// let service = Service::with_handler(DataBank::new(Tables::filled(false, false, 1, 0)), router)
+/// router.bank_mut(3).set_holding_registers(0, &[33]).unwrap();
+/// // Units 0 and 1 use the default bank; 2 and 3 their own; others get 0x0B.
+/// let service = Service::new(router)
 ///     .with_unit_filter(UnitFilter::OnlyWithException(UnitSet::of(&[0, 1, 2, 3])));
 /// # let _ = service;
-/// # Ok::<(), modbus_server::RouteError>(())
+/// # Ok::<(), modbus_device::RouteError>(())
 /// ```
 #[derive(Debug)]
-pub struct UnitRouter<S, C = NoCallbacks, const N: usize = 8> {
+pub struct UnitRouter<S, C = NoCallbacks, const N: usize = 8, const I: usize = 0> {
+    default: DataBank<S, C>,
     routes: heapless::Vec<(u8, DataBank<S, C>), N>,
+    identities: heapless::Vec<(u8, UnitIdentity), I>,
 }
 
-impl<S: Storage, C: ChangeCallbacks, const N: usize> Default for UnitRouter<S, C, N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<S: Storage, C: ChangeCallbacks, const N: usize> UnitRouter<S, C, N> {
-    /// No routes: every unit id is served by the service's bank.
-    pub const fn new() -> Self {
+impl<S: Storage, C: ChangeCallbacks, const N: usize, const I: usize> UnitRouter<S, C, N, I> {
+    /// No routes yet: `default` serves every unit id.
+    pub const fn new(default: DataBank<S, C>) -> Self {
         UnitRouter {
+            default,
             routes: heapless::Vec::new(),
+            identities: heapless::Vec::new(),
         }
     }
 
     /// Serves `unit_id` from `bank` (builder style).
+    ///
+    /// # Errors
+    /// [`RouteError::Duplicate`] if `unit_id` has a bank already,
+    /// [`RouteError::Full`] if all `N` routes are taken.
     pub fn route(mut self, unit_id: u8, bank: DataBank<S, C>) -> Result<Self, RouteError> {
         if self.routes.iter().any(|(unit, _)| *unit == unit_id) {
             return Err(RouteError::Duplicate { unit_id });
@@ -86,124 +132,78 @@ impl<S: Storage, C: ChangeCallbacks, const N: usize> UnitRouter<S, C, N> {
         Ok(self)
     }
 
-    /// The bank routed for `unit_id`, if any.
-    pub fn bank_mut(&mut self, unit_id: u8) -> Option<&mut DataBank<S, C>> {
-        self.routes
-            .iter_mut()
-            .find(|(unit, _)| *unit == unit_id)
-            .map(|(_, bank)| bank)
+    /// The bank that serves `unit_id`: its own if routed, else the default.
+    pub fn bank_mut(&mut self, unit_id: u8) -> &mut DataBank<S, C> {
+        match self.routes.iter_mut().find(|(unit, _)| *unit == unit_id) {
+            Some((_, bank)) => bank,
+            None => &mut self.default,
+        }
     }
 
-    fn pick<'a>(
-        &'a mut self,
-        own: &'a mut DataBank<S, C>,
-        srv_info: &SessionInfo,
-    ) -> &'a mut DataBank<S, C> {
-        match self
-            .routes
-            .iter_mut()
-            .find(|(unit, _)| *unit == srv_info.unit_id)
-        {
-            Some((_, bank)) => bank,
-            None => own,
+    /// True if `unit_id` has a bank of its own.
+    #[must_use]
+    pub fn is_routed(&self, unit_id: u8) -> bool {
+        self.routes.iter().any(|(unit, _)| *unit == unit_id)
+    }
+
+    /// Gives `unit_id` its own device identification and server id (builder
+    /// style); whether it has a bank of its own does not matter.
+    ///
+    /// ```
+    /// use modbus_device::{DataBank, FixedStorage, ServerId, UnitIdentity, UnitRouter};
+    ///
+    /// type Tables = FixedStorage<0, 0, 8, 0>;
+    /// // 2 routes, 1 identity.
+    /// let router = UnitRouter::<Tables, _, 2, 1>::new(DataBank::new(Tables::new()))
+    ///     .identify(3, UnitIdentity::new().with_server_id(ServerId::new(&[3])?))?;
+    /// assert_eq!(router.identity(3).and_then(|i| i.server_id.as_ref()).map(ServerId::server_id), Some(&[3][..]));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RouteError::Duplicate`] if `unit_id` has an identity already,
+    /// [`RouteError::Full`] if all `I` are taken.
+    pub fn identify(mut self, unit_id: u8, identity: UnitIdentity) -> Result<Self, RouteError> {
+        if self.identity(unit_id).is_some() {
+            return Err(RouteError::Duplicate { unit_id });
         }
+        self.identities
+            .push((unit_id, identity))
+            .map_err(|_| RouteError::Full { unit_id })?;
+        Ok(self)
+    }
+
+    /// The identity of `unit_id`, if it has one of its own.
+    #[must_use]
+    pub fn identity(&self, unit_id: u8) -> Option<&UnitIdentity> {
+        let (_, identity) = self.identities.iter().find(|(unit, _)| *unit == unit_id)?;
+        Some(identity)
+    }
+
+    /// The identity of `unit_id` to change while serving, if it has one of
+    /// its own.
+    pub fn identity_mut(&mut self, unit_id: u8) -> Option<&mut UnitIdentity> {
+        let (_, identity) = self
+            .identities
+            .iter_mut()
+            .find(|(unit, _)| *unit == unit_id)?;
+        Some(identity)
     }
 }
 
-impl<S: Storage, C: ChangeCallbacks, const N: usize> DataHandler<S, C> for UnitRouter<S, C, N> {
-    fn read_coils(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        out: &mut [bool],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info).read_coils(address, out, srv_info)
+impl<S: Storage, C: ChangeCallbacks, const N: usize, const I: usize> Banks
+    for UnitRouter<S, C, N, I>
+{
+    fn bank(&mut self, unit_id: u8) -> &mut dyn Bank {
+        self.bank_mut(unit_id)
     }
 
-    fn read_d_inputs(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        out: &mut [bool],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info)
-            .read_d_inputs(address, out, srv_info)
+    fn device_identification(&self, unit_id: u8) -> Option<&DeviceIdentification> {
+        self.identity(unit_id)?.device_identification.as_ref()
     }
 
-    fn read_h_regs(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        out: &mut [u16],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info)
-            .read_h_regs(address, out, srv_info)
-    }
-
-    fn read_i_regs(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        out: &mut [u16],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info)
-            .read_i_regs(address, out, srv_info)
-    }
-
-    fn write_coils(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        bits_l: &[bool],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info)
-            .write_coils(address, bits_l, srv_info)
-    }
-
-    fn write_h_regs(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        words_l: &[u16],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info)
-            .write_h_regs(address, words_l, srv_info)
-    }
-
-    fn mask_write_h_reg(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        address: u16,
-        and_mask: u16,
-        or_mask: u16,
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info)
-            .mask_write_h_reg(address, and_mask, or_mask, srv_info)
-    }
-
-    fn read_write_h_regs(
-        &mut self,
-        bank: &mut DataBank<S, C>,
-        read_address: u16,
-        out: &mut [u16],
-        write_address: u16,
-        words_l: &[u16],
-        srv_info: &SessionInfo,
-    ) -> Result<(), ExceptionCode> {
-        self.pick(bank, srv_info).read_write_h_regs(
-            read_address,
-            out,
-            write_address,
-            words_l,
-            srv_info,
-        )
+    fn server_id(&self, unit_id: u8) -> Option<&ServerId> {
+        self.identity(unit_id)?.server_id.as_ref()
     }
 }
 
@@ -222,7 +222,7 @@ mod tests {
 
     /// Sends FC 16 then FC 3 for `unit` and returns the register read back.
     fn write_then_read(
-        service: &RefCell<Service<Tables, UnitRouter<Tables, NoCallbacks, 2>>>,
+        service: &RefCell<Service<UnitRouter<Tables, NoCallbacks, 2>>>,
         unit: u8,
         value: u16,
     ) -> (u16, u16) {
@@ -247,43 +247,45 @@ mod tests {
 
     #[test]
     fn each_routed_unit_has_its_own_bank() {
-        let router = UnitRouter::new()
+        let router = UnitRouter::new(bank(1))
             .route(2, bank(2))
             .unwrap()
             .route(3, bank(3))
             .unwrap();
-        let service = RefCell::new(Service::with_handler(bank(1), router));
+        let service = RefCell::new(Service::new(router));
         assert_eq!(write_then_read(&service, 2, 22), (2, 2));
         assert_eq!(write_then_read(&service, 3, 33), (3, 3));
-        assert_eq!(write_then_read(&service, 9, 99), (1, 1)); // not routed: the service's bank
+        assert_eq!(write_then_read(&service, 9, 99), (1, 1)); // not routed: the default bank
         let mut s = service.borrow_mut();
         let mut reg = [0; 2];
-        s.data_hdl
+        s.data_bank
             .bank_mut(2)
-            .unwrap()
             .get_holding_registers(0, &mut reg)
             .unwrap();
         assert_eq!(reg, [2, 22]);
-        s.data_hdl
+        s.data_bank
             .bank_mut(3)
-            .unwrap()
             .get_holding_registers(0, &mut reg)
             .unwrap();
         assert_eq!(reg, [3, 33]);
-        s.data_bank.get_holding_registers(0, &mut reg).unwrap();
+        s.data_bank
+            .bank_mut(9)
+            .get_holding_registers(0, &mut reg)
+            .unwrap();
         assert_eq!(reg, [1, 99]);
+        assert!(s.data_bank.is_routed(2) && !s.data_bank.is_routed(9));
     }
 
     #[test]
     fn routes_are_checked() {
-        let router = UnitRouter::<Tables, NoCallbacks, 1>::new()
+        let router = UnitRouter::<Tables, NoCallbacks, 1>::new(bank(0))
             .route(2, bank(0))
             .unwrap();
         assert_eq!(
             router.route(2, bank(0)).unwrap_err(),
             RouteError::Duplicate { unit_id: 2 }
         );
-        let router = UnitRouter::<Tables, NoCallbacks, 1>::new()
+        let router = UnitRouter::<Tables, NoCallbacks, 1>::new(bank(0))
             .route(2, bank(0))
             .unwrap();
         assert_eq!(

@@ -2,18 +2,20 @@
 //! identification and the unit id policy, and the dispatch from a request
 //! frame to its response frame.
 
-use core::net::SocketAddr;
-
 use crate::device_id::DeviceIdentification;
 use crate::handler::{DataHandler, DefaultHandler, ExtResponse};
 use crate::session::SessionInfo;
-use crate::storage::{ChangeCallbacks, DataBank, NoCallbacks, Storage};
-use crate::wire::emit_header;
-use crate::wire::limits::{MAX_READ_BITS, MAX_READ_REGISTERS};
+use crate::storage::{Bank, Banks};
+use crate::wire::limits::{MAX_READ_BITS, MAX_READ_REGISTERS, MAX_READ_WRITE_REGISTERS};
 use crate::wire::{
-    pack_bits, ExceptionCode, FunctionCode, Header, Request, ResponseWriter, HEADER_LEN,
-    MAX_ADU_LEN, MAX_PDU_LEN,
+    emit_read_bits, emit_read_words, ExceptionCode, Request, Response, ResponseWriter,
 };
+// FC 20, 21, 24
+use crate::wire::{emit_read_fifo_queue, ReadFileRecordWriter, MAX_FIFO_COUNT};
+// FC 8, 11, 17
+use crate::diagnostics::{CommCounters, DiagnosticsData, Outcome};
+use crate::server_id::ServerId;
+use crate::wire::{emit_comm_event_counter, emit_diagnostics, emit_report_server_id, FunctionCode};
 
 /// A set of unit ids, without a heap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,11 +24,13 @@ pub struct UnitSet([u64; 4]);
 
 impl UnitSet {
     /// No unit.
+    #[must_use]
     pub const fn empty() -> Self {
         UnitSet([0; 4])
     }
 
     /// The units listed.
+    #[must_use]
     pub fn of(units: &[u8]) -> Self {
         let mut set = Self::empty();
         for &unit in units {
@@ -41,6 +45,7 @@ impl UnitSet {
     }
 
     /// True if `unit` is in the set.
+    #[must_use]
     pub fn contains(&self, unit: u8) -> bool {
         self.0[usize::from(unit / 64)] >> (unit % 64) & 1 == 1
     }
@@ -48,9 +53,8 @@ impl UnitSet {
 
 /// Which unit ids the server answers (pyModbusTCP answers all).
 ///
-/// To serve different data per unit id, keep [`UnitFilter::All`] and route
-/// on [`SessionInfo::unit_id`] in your [`DataHandler`] (see the
-/// `unit_routing` test and example).
+/// To serve different data per unit id, give the service a
+/// [`UnitRouter`](crate::UnitRouter) (see the `unit_routing` example).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum UnitFilter {
@@ -65,22 +69,50 @@ pub enum UnitFilter {
     OnlyWithException(UnitSet),
 }
 
+impl UnitFilter {
+    /// How a request for `unit_id` is refused: `None` if it is served.
+    fn refusal(&self, unit_id: u8) -> Option<Reply> {
+        match self {
+            UnitFilter::All => None,
+            UnitFilter::OnlySilent(units) => {
+                (!units.contains(unit_id)).then_some(Reply::NoResponse)
+            }
+            UnitFilter::OnlyWithException(units) => (!units.contains(unit_id)).then_some(
+                Reply::Exception(ExceptionCode::GatewayTargetDeviceFailedToRespond),
+            ),
+        }
+    }
+}
+
 /// Everything the connections of one server share, behind one lock.
+///
+/// `B` is the data: a [`DataBank`](crate::DataBank) (every unit id) or a
+/// [`UnitRouter`](crate::UnitRouter) (a bank per unit id). `H` is the
+/// handler that serves requests from it.
 ///
 /// The engine takes exclusive access to it once per batch of requests (see
 /// [`Shared`](crate::Shared)); the application uses the same access to read
 /// and write `data_bank` while the server runs.
 #[derive(Debug)]
-pub struct Service<S, H = DefaultHandler, C = NoCallbacks> {
-    /// The tables (the spec's `data_bank`).
-    pub data_bank: DataBank<S, C>,
-    /// The request handler (the spec's `data_hdl`).
+pub struct Service<B, H = DefaultHandler> {
+    /// The tables (pyModbusTCP's `data_bank`).
+    pub data_bank: B,
+    /// The request handler (pyModbusTCP's `data_hdl`).
     pub data_hdl: H,
-    /// Served by function 0x2B/0x0E; `None` answers exception 2 (as pyModbusTCP).
+    /// Served by function 0x2B/0x0E; `None` answers exception 2 (as
+    /// pyModbusTCP). A unit id's own (see [`Banks::device_identification`])
+    /// comes first.
     pub device_identification: Option<DeviceIdentification>,
     /// Which unit ids are answered.
     pub unit_filter: UnitFilter,
     scratch: Scratch,
+    // FC 8, 11, 17
+    /// Served by function 0x11 (report server id); `None` answers exception 1
+    /// (as pyModbusTCP, which has no function 0x11). A unit id's own (see
+    /// [`Banks::server_id`]) comes first.
+    #[doc(alias = "report_slave_id")]
+    pub server_id: Option<ServerId>,
+    counters: CommCounters,
 }
 
 /// Room for the values of one request, kept here (one per server, used under
@@ -100,26 +132,29 @@ impl Scratch {
     }
 }
 
-impl<S: Storage, C: ChangeCallbacks> Service<S, DefaultHandler, C> {
+impl<B: Banks> Service<B> {
     /// Serves `data_bank` with the default handler.
-    pub const fn new(data_bank: DataBank<S, C>) -> Self {
+    pub const fn new(data_bank: B) -> Self {
         Self::with_handler(data_bank, DefaultHandler)
     }
 }
 
-impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
+impl<B: Banks, H: DataHandler> Service<B, H> {
     /// Serves `data_bank` through `data_hdl`.
-    pub const fn with_handler(data_bank: DataBank<S, C>, data_hdl: H) -> Self {
+    pub const fn with_handler(data_bank: B, data_hdl: H) -> Self {
         Service {
             data_bank,
             data_hdl,
             device_identification: None,
             unit_filter: UnitFilter::All,
             scratch: Scratch::new(),
+            server_id: None,
+            counters: CommCounters::new(),
         }
     }
 
     /// Sets the device identification (builder style).
+    #[must_use]
     pub fn with_device_identification(
         mut self,
         device_identification: DeviceIdentification,
@@ -129,83 +164,135 @@ impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
     }
 
     /// Sets the unit filter (builder style).
+    #[must_use]
     pub fn with_unit_filter(mut self, unit_filter: UnitFilter) -> Self {
         self.unit_filter = unit_filter;
         self
     }
+
+    // FC 8, 11, 17
+
+    /// Sets the report server id answer (builder style).
+    #[must_use]
+    #[doc(alias = "report_slave_id")]
+    pub fn with_server_id(mut self, server_id: ServerId) -> Self {
+        self.server_id = Some(server_id);
+        self
+    }
+
+    /// The communication counters of functions 0x08 and 0x0B (every
+    /// connection and unit id together).
+    #[must_use]
+    pub fn counters(&self) -> &CommCounters {
+        &self.counters
+    }
+
+    /// The communication counters, to clear them from the application.
+    pub fn counters_mut(&mut self) -> &mut CommCounters {
+        &mut self.counters
+    }
 }
 
-/// Answers one request frame: what the engine calls for each frame.
+/// How a [`Respond`] impl answers one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Reply {
+    /// The response PDU is what was written to the [`ResponseWriter`]
+    /// (nothing written is answered with exception 4).
+    Response,
+    /// Answer with this exception.
+    Exception(ExceptionCode),
+    /// Send nothing.
+    NoResponse,
+}
+
+/// Answers one request PDU: what the engine calls for each request.
 ///
 /// Implemented by [`Service`]; implement it yourself only to replace the
 /// whole dispatch (the raw-PDU hook [`DataHandler::ext_engine`] is usually
-/// enough).
+/// enough). The engine owns the framing: it parses the MBAP header, builds
+/// `srv_info`, and writes the response header (or the exception PDU) itself.
 pub trait Respond {
-    /// Writes the response ADU (MBAP header and PDU) to the request with
-    /// `header` and `pdu` into `out` (at least [`MAX_ADU_LEN`] bytes) and
-    /// returns its length, or `None` to send nothing.
+    /// Answers `request_pdu` (function code first), writing a response PDU
+    /// (at most 253 bytes) to `response` when the reply is
+    /// [`Reply::Response`].
     fn respond(
         &mut self,
-        header: Header,
-        pdu: &[u8],
-        client: Option<SocketAddr>,
-        out: &mut [u8],
-    ) -> Option<usize>;
+        request_pdu: &[u8],
+        srv_info: &SessionInfo,
+        response: &mut ResponseWriter<'_>,
+    ) -> Reply;
 }
 
-impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Respond for Service<S, H, C> {
+impl<B: Banks, H: DataHandler> Respond for Service<B, H> {
     fn respond(
         &mut self,
-        header: Header,
-        pdu: &[u8],
-        client: Option<SocketAddr>,
-        out: &mut [u8],
-    ) -> Option<usize> {
-        let function = pdu.first().copied().unwrap_or(0);
-        let refused = match self.unit_filter {
-            UnitFilter::All => None,
-            UnitFilter::OnlySilent(units) => (!units.contains(header.unit_id)).then_some(None),
-            UnitFilter::OnlyWithException(units) => (!units.contains(header.unit_id))
-                .then_some(Some(ExceptionCode::GatewayTargetDeviceFailedToRespond)),
+        request_pdu: &[u8],
+        srv_info: &SessionInfo,
+        response: &mut ResponseWriter<'_>,
+    ) -> Reply {
+        // FC 8, 11, 17: the counters see every request and its reply.
+        let fetch = srv_info.function_code == FunctionCode::GetCommEventCounter;
+        self.counters.count_request(fetch);
+        let refusal = self.unit_filter.refusal(srv_info.unit_id);
+        let served = refusal.is_none();
+        let reply = match refusal {
+            Some(refusal) => refusal,
+            None => self.serve(request_pdu, srv_info, response),
         };
-        let body = out.get_mut(HEADER_LEN..MAX_ADU_LEN)?;
-        let pdu_len = match refused {
-            Some(None) => return None,
-            Some(Some(code)) => exception(body, function, code),
-            None => {
-                let session = SessionInfo {
-                    client_addr: client,
-                    unit_id: header.unit_id,
-                    transaction_id: header.transaction_id,
-                    function_code: FunctionCode::from(function),
+        let outcome = match reply {
+            // The common case: counted on arrival already.
+            Reply::Response if !response.is_empty() => return reply,
+            // Nothing written is answered with exception 4 by the engine.
+            Reply::Response => Outcome::Exception {
+                code: u8::from(ExceptionCode::ServerDeviceFailure),
+                served,
+            },
+            Reply::Exception(code) => Outcome::Exception {
+                code: u8::from(code),
+                served,
+            },
+            Reply::NoResponse => Outcome::NoResponse { served },
+        };
+        self.counters.count_other_reply(outcome, fetch);
+        reply
+    }
+}
+
+impl<B: Banks, H: DataHandler> Service<B, H> {
+    /// Answers a request whose unit id the filter serves.
+    #[inline]
+    fn serve(
+        &mut self,
+        request_pdu: &[u8],
+        srv_info: &SessionInfo,
+        response: &mut ResponseWriter<'_>,
+    ) -> Reply {
+        let bank = self.data_bank.bank(srv_info.unit_id);
+        match self
+            .data_hdl
+            .ext_engine(bank, request_pdu, srv_info, response)
+        {
+            ExtResponse::Dispatch => {
+                response.clear();
+                let mut parts = Parts {
+                    banks: &mut self.data_bank,
+                    handler: &mut self.data_hdl,
+                    scratch: &mut self.scratch,
+                    device_identification: self.device_identification.as_ref(),
+                    server_id: self.server_id.as_ref(),
+                    counters: &mut self.counters,
                 };
-                match self
-                    .data_hdl
-                    .ext_engine(&mut self.data_bank, pdu, &session, body)
-                {
-                    ExtResponse::Dispatch => match self.dispatch(pdu, &session, body) {
-                        Ok(len) => len,
-                        Err(code) => exception(body, function, code),
-                    },
-                    ExtResponse::Respond(len) if (1..=MAX_PDU_LEN).contains(&len) => len,
-                    ExtResponse::Respond(_) => {
-                        exception(body, function, ExceptionCode::ServerDeviceFailure)
-                    }
-                    ExtResponse::NoResponse => return None,
+                match parts.dispatch(request_pdu, srv_info, response) {
+                    Ok(()) => Reply::Response,
+                    Err(code) => Reply::Exception(code),
                 }
             }
-        };
-        emit_header(out, header, pdu_len)?;
-        Some(HEADER_LEN + pdu_len)
+            ExtResponse::Respond => Reply::Response,
+            ExtResponse::Exception(code) => Reply::Exception(code),
+            ExtResponse::NoResponse => Reply::NoResponse,
+        }
     }
-}
-
-/// Writes an exception PDU; the function byte keeps a set 0x80 bit as is.
-fn exception(body: &mut [u8], function: u8, code: ExceptionCode) -> usize {
-    if let Some(dst) = body.get_mut(..2) {
-        dst.copy_from_slice(&[function | 0x80, u8::from(code)]);
-    }
-    2
 }
 
 /// A bug in the dispatcher (a response larger than the buffer the engine
@@ -214,19 +301,32 @@ fn overflow<E>(_: E) -> ExceptionCode {
     ExceptionCode::ServerDeviceFailure
 }
 
-impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
-    /// Parses and serves one request PDU, writing the response PDU into
-    /// `body`; returns its length or the exception to send.
+/// What one request's dispatch uses: the banks, the handler, scratch
+/// room for values, and the service's device identification.
+struct Parts<'a, B, H> {
+    banks: &'a mut B,
+    handler: &'a mut H,
+    scratch: &'a mut Scratch,
+    device_identification: Option<&'a DeviceIdentification>,
+    // FC 8, 11, 17
+    server_id: Option<&'a ServerId>,
+    counters: &'a mut CommCounters,
+}
+
+impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
+    /// Parses and serves one request PDU, writing the response PDU to `w`:
+    /// routing only, the byte layouts are `wire`'s.
     fn dispatch(
         &mut self,
         pdu: &[u8],
         session: &SessionInfo,
-        body: &mut [u8],
-    ) -> Result<usize, ExceptionCode> {
+        w: &mut ResponseWriter<'_>,
+    ) -> Result<(), ExceptionCode> {
         let request = Request::parse(pdu)?;
-        let function = u8::from(request.function());
-        let (bank, handler, scratch) = (&mut self.data_bank, &mut self.data_hdl, &mut self.scratch);
-        let mut w = ResponseWriter::new(body);
+        let function = request.function();
+        let unit_id = session.unit_id;
+        let bank: &mut dyn Bank = self.banks.bank(unit_id);
+        let (handler, scratch) = (&mut *self.handler, &mut *self.scratch);
         match request {
             Request::ReadCoils { address, quantity }
             | Request::ReadDiscreteInputs { address, quantity } => {
@@ -239,10 +339,7 @@ impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
                 } else {
                     handler.read_d_inputs(bank, address, bits, session)?;
                 }
-                let byte_count = bits.len().div_ceil(8);
-                w.extend(&[function, byte_count as u8]).map_err(overflow)?; // <= 250
-                pack_bits(bits, w.reserve(byte_count).map_err(overflow)?)
-                    .ok_or(ExceptionCode::ServerDeviceFailure)?;
+                emit_read_bits(w, function, bits).map_err(overflow)
             }
             Request::ReadHoldingRegisters { address, quantity }
             | Request::ReadInputRegisters { address, quantity } => {
@@ -255,33 +352,29 @@ impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
                 } else {
                     handler.read_i_regs(bank, address, words, session)?;
                 }
-                write_words(&mut w, function, words)?;
+                emit_read_words(w, function, words).map_err(overflow)
             }
             Request::WriteSingleCoil { address, value } => {
                 handler.write_coils(bank, address, &[value], session)?;
-                w.extend(pdu.get(..5).ok_or(ExceptionCode::IllegalDataValue)?)
-                    .map_err(overflow)?;
+                emit_write_echo(w, &request)
             }
             Request::WriteSingleRegister { address, value } => {
                 handler.write_h_regs(bank, address, &[value], session)?;
-                w.extend(pdu.get(..5).ok_or(ExceptionCode::IllegalDataValue)?)
-                    .map_err(overflow)?;
+                emit_write_echo(w, &request)
             }
             Request::WriteMultipleCoils { address, values } => {
                 let bits = values
                     .unpack_into(&mut scratch.bits)
                     .ok_or(ExceptionCode::IllegalDataValue)?;
                 handler.write_coils(bank, address, bits, session)?;
-                w.extend(pdu.get(..5).ok_or(ExceptionCode::IllegalDataValue)?)
-                    .map_err(overflow)?;
+                emit_write_echo(w, &request)
             }
             Request::WriteMultipleRegisters { address, values } => {
                 let words = values
                     .decode_into(&mut scratch.words)
                     .ok_or(ExceptionCode::IllegalDataValue)?;
                 handler.write_h_regs(bank, address, words, session)?;
-                w.extend(pdu.get(..5).ok_or(ExceptionCode::IllegalDataValue)?)
-                    .map_err(overflow)?;
+                emit_write_echo(w, &request)
             }
             Request::MaskWriteRegister {
                 address,
@@ -289,8 +382,7 @@ impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
                 or_mask,
             } => {
                 handler.mask_write_h_reg(bank, address, and_mask, or_mask, session)?;
-                w.extend(pdu.get(..7).ok_or(ExceptionCode::IllegalDataValue)?)
-                    .map_err(overflow)?;
+                emit_write_echo(w, &request)
             }
             Request::ReadWriteMultipleRegisters {
                 read_address,
@@ -300,7 +392,7 @@ impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
             } => {
                 // The written values need their own room: the read results
                 // go to the words scratch while the handler still reads them.
-                let mut written = [0u16; crate::wire::limits::MAX_READ_WRITE_REGISTERS as usize];
+                let mut written = [0u16; MAX_READ_WRITE_REGISTERS as usize];
                 let written = values
                     .decode_into(&mut written)
                     .ok_or(ExceptionCode::IllegalDataValue)?;
@@ -316,39 +408,74 @@ impl<S: Storage, H: DataHandler<S, C>, C: ChangeCallbacks> Service<S, H, C> {
                     written,
                     session,
                 )?;
-                write_words(&mut w, function, read)?;
+                emit_read_words(w, function, read).map_err(overflow)
             }
             Request::ReadDeviceIdentification {
                 read_code,
                 object_id,
             } => {
                 let id = self
-                    .device_identification
-                    .as_ref()
+                    .banks
+                    .device_identification(unit_id)
+                    .or(self.device_identification)
                     .ok_or(ExceptionCode::IllegalDataAddress)?;
-                id.encode_response(read_code, object_id, &mut w)?;
+                id.encode_response(read_code, object_id, w)
+            }
+            // FC 20, 21, 24
+            Request::ReadFileRecord { records } => {
+                // The parser checked that the whole response fits a PDU.
+                let mut response = ReadFileRecordWriter::new(w).map_err(overflow)?;
+                for sub in records.iter() {
+                    let words = scratch
+                        .words
+                        .get_mut(..usize::from(sub.length))
+                        .ok_or(ExceptionCode::IllegalDataValue)?;
+                    handler.read_file_record(bank, sub.file, sub.record, words, session)?;
+                    response.push(words).map_err(overflow)?;
+                }
+                response.finish().map_err(overflow)
+            }
+            Request::WriteFileRecord { records } => {
+                handler.write_file_record(bank, records, session)?;
+                Response::WriteFileRecord { records }
+                    .emit(w)
+                    .map_err(overflow)
+            }
+            Request::ReadFifoQueue { pointer } => {
+                let queue = scratch
+                    .words
+                    .get_mut(..usize::from(MAX_FIFO_COUNT))
+                    .ok_or(ExceptionCode::ServerDeviceFailure)?;
+                let count = handler.read_fifo_queue(bank, pointer, queue, session)?;
+                // A handler that says it filled more than `queue` is a bug: exception 4.
+                let values = queue
+                    .get(..count)
+                    .ok_or(ExceptionCode::ServerDeviceFailure)?;
+                emit_read_fifo_queue(w, values).map_err(overflow)
+            }
+            // FC 8, 11, 17
+            Request::Diagnostics { sub_function, data } => {
+                let data = match handler.diagnostics(sub_function, data, self.counters, session)? {
+                    DiagnosticsData::Echo => data,
+                    DiagnosticsData::Word(word) => &word.to_be_bytes()[..],
+                };
+                emit_diagnostics(w, sub_function, data).map_err(overflow)
+            }
+            Request::GetCommEventCounter => {
+                let counter = handler.get_comm_event_counter(self.counters, session)?;
+                emit_comm_event_counter(w, counter.status, counter.event_count).map_err(overflow)
+            }
+            Request::ReportServerId => {
+                let own = self.banks.server_id(unit_id).or(self.server_id);
+                let id = handler.report_server_id(own, session)?;
+                emit_report_server_id(w, id.as_bytes()).map_err(overflow)
             }
         }
-        Ok(w.len())
     }
 }
 
-/// `function, byte count, registers` (big-endian).
-#[inline]
-fn write_words(
-    w: &mut ResponseWriter<'_>,
-    function: u8,
-    words: &[u16],
-) -> Result<(), ExceptionCode> {
-    // At most 250. One reservation and direct stores: a two-byte `extend`
-    // costs a `memcpy` call, a measurable share of a small read (benches/engine.rs).
-    let byte_count = words.len() * 2;
-    let dst = w.reserve(2 + byte_count).map_err(overflow)?;
-    if let [f, count, data @ ..] = dst {
-        (*f, *count) = (function, byte_count as u8);
-        for (pair, word) in data.chunks_exact_mut(2).zip(words) {
-            pair.copy_from_slice(&word.to_be_bytes());
-        }
-    }
-    Ok(())
+/// Answers a write request by echoing its fields.
+fn emit_write_echo(w: &mut ResponseWriter<'_>, request: &Request<'_>) -> Result<(), ExceptionCode> {
+    let echo = Response::write_echo(request).ok_or(ExceptionCode::ServerDeviceFailure)?;
+    echo.emit(w).map_err(overflow)
 }

@@ -5,7 +5,7 @@ use core::net::SocketAddr;
 use crate::wire::FunctionCode;
 
 /// Information about the request being served, passed to every handler
-/// method and change callback (the spec's `srv_info` / `SessionData`).
+/// method and change callback (pyModbusTCP's `srv_info` / `SessionData`).
 #[doc(alias = "srv_info")]
 #[doc(alias = "SessionData")]
 #[doc(alias = "ClientInfo")]
@@ -25,6 +25,7 @@ pub struct SessionInfo {
 impl SessionInfo {
     /// Session info for a request that did not come over a connection (tests,
     /// local calls): no client address, unit 0, transaction 0.
+    #[must_use]
     pub const fn local(function_code: FunctionCode) -> Self {
         SessionInfo {
             client_addr: None,

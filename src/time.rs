@@ -17,11 +17,13 @@ impl Instant {
     pub const ZERO: Instant = Instant { micros: 0 };
 
     /// An instant `micros` microseconds after the clock's origin.
+    #[must_use]
     pub const fn from_micros(micros: u64) -> Self {
         Instant { micros }
     }
 
     /// An instant `millis` milliseconds after the clock's origin.
+    #[must_use]
     pub const fn from_millis(millis: u64) -> Self {
         Instant {
             micros: millis.saturating_mul(1000),
@@ -29,11 +31,13 @@ impl Instant {
     }
 
     /// Microseconds since the clock's origin.
+    #[must_use]
     pub const fn as_micros(self) -> u64 {
         self.micros
     }
 
     /// How long after `earlier` this instant is, or zero if it is not later.
+    #[must_use]
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_micros(self.micros.saturating_sub(earlier.micros))
     }

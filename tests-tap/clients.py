@@ -9,10 +9,11 @@ Checks every function code (1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 43/14),
 exceptions, several concurrent clients, a client that resets its connection
 in the middle of a frame, and a client that stalls mid-frame (frame
 timeout). Exits 1 on the first failed check, with what was expected and what
-came back. The expected values are those main.rs sets up, or ones this script
-wrote itself first.
+came back. The expected values are those the firmware's modbus.rs and
+tests-tap's main.rs set up, or ones this script wrote itself first.
 """
 
+import re
 import socket
 import struct
 import sys
@@ -27,6 +28,8 @@ PORT = 502
 TIMEOUT = 3.0
 CONCURRENT = 4  # the server's socket count
 ROUNDS = 100
+# Holding register 0 at start: the firmware's VERSION_MARKER (modbus.rs).
+VERSION_MARKER = 0x0100
 
 
 class Failure(Exception):
@@ -60,9 +63,9 @@ def client():
 def function_codes():
     c = client()
     try:
-        # 3: the values main.rs sets.
+        # 3: the firmware's version marker, and the value main.rs sets.
         r = ok("fc3", c.read_holding_registers(0, count=2))
-        check("fc3 read holding 0..2", r.registers, [0x1234, 0x5678])
+        check("fc3 read holding 0..2", r.registers, [VERSION_MARKER, 0x5678])
         # 2: the discrete inputs main.rs sets.
         r = ok("fc2", c.read_discrete_inputs(0, count=8))
         check("fc2 read discrete inputs 0..8", r.bits[:8],
@@ -100,13 +103,17 @@ def function_codes():
         r = ok("fc23", c.readwrite_registers(read_address=10, read_count=3,
                                              write_address=11, values=[7, 8]))
         check("fc23 read/write", r.registers, [0xA3A3, 7, 8])
-        # 43/14: basic device identification.
+        # 43/14: basic device identification, the firmware's (its revision
+        # is the crate version).
         r = ok("fc43/14", c.read_device_information(read_code=1, object_id=0))
-        check("fc43/14 objects", {k: bytes(v) for k, v in r.information.items()},
-              {0: b"modbus-server", 1: b"TAP-TEST", 2: b"1.0"})
-        # Exceptions: address out of the 1024-register table; bad quantity.
+        objects = {k: bytes(v) for k, v in r.information.items()}
+        check("fc43/14 objects 0 and 1", {k: objects.get(k) for k in (0, 1)},
+              {0: b"Example Vendor", 1: b"MB-F767"})
+        check("fc43/14 object 2 is a version",
+              re.fullmatch(rb"\d+\.\d+\.\d+\S*", objects.get(2, b"")) is not None, True)
+        # Exceptions: address out of the firmware's 128-register table.
         check("fc3 past the table -> exception 2",
-              exception_code(c.read_holding_registers(1020, count=10)), 2)
+              exception_code(c.read_holding_registers(120, count=10)), 2)
     finally:
         c.close()
 
@@ -122,7 +129,7 @@ def concurrent_clients():
             c = client()
             try:
                 connected.wait()
-                base = 100 + 10 * n
+                base = 40 + 10 * n  # 40..74: inside the 128 registers
                 for i in range(ROUNDS):
                     values = [(n << 12) | (i + k) % 4096 for k in range(4)]
                     ok(f"client {n} fc16", c.write_registers(base, values))
@@ -191,7 +198,7 @@ def reset_mid_frame():
     finally:
         s.close()
     check("answer after resets mid-frame", got,
-          struct.pack(">HHHBBBH", 0x0202, 0, 5, 1, 3, 2, 0x1234))
+          struct.pack(">HHHBBBH", 0x0202, 0, 5, 1, 3, 2, VERSION_MARKER))
 
 
 def stalled_mid_frame():
@@ -204,7 +211,7 @@ def stalled_mid_frame():
         other = client()
         try:
             r = ok("fc3 while another client stalls", other.read_holding_registers(0, count=1))
-            check("answered while another client stalls", r.registers, [0x1234])
+            check("answered while another client stalls", r.registers, [VERSION_MARKER])
         finally:
             other.close()
         try:

@@ -11,32 +11,17 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::exceptions::{mbap_frame, EXCEPTION_CASES};
-use common::{assert_hex, client_addr, exchange, hex, Change, Conn, DefaultConn, Recorder};
-use modbus_server::wire::FrameError;
-use modbus_server::{
-    BitTable, ChangeCallbacks, CloseReason, DataBank, DataHandler, DeviceIdError,
-    DeviceIdentification, EngineConfig, ExceptionCode, ExtResponse, FixedStorage, FunctionCode,
-    HeapStorage, HeapStorageConfig, Instant, Service, SessionInfo, Storage, UnitFilter, UnitSet,
-    WordTable,
+use common::{
+    ask, assert_hex, client_addr, exchange, hex, server, Change, Conn, DefaultConn, Recorder,
+    Server,
 };
-
-type Server = Mutex<Service<HeapStorage>>;
-
-fn server() -> Server {
-    Mutex::new(Service::new(DataBank::default()))
-}
-
-/// Sends one segment on a fresh connection; the connection must stay open.
-#[track_caller]
-fn ask<X>(shared: &X, request: &str) -> Vec<u8>
-where
-    X: modbus_server::Shared + ?Sized,
-    X::Target: modbus_server::Respond,
-{
-    let (sent, closed) = exchange(shared, &hex(request));
-    assert_eq!(closed, None, "the connection must stay open");
-    sent
-}
+use modbus_device::wire::FrameError;
+use modbus_device::{
+    Bank, BitTable, ChangeCallbacks, CloseReason, DataBank, DataHandler, DeviceIdError,
+    DeviceIdentification, EngineConfig, ExceptionCode, ExtResponse, FixedStorage, FunctionCode,
+    HeapStorage, HeapStorageConfig, Instant, ResponseWriter, Service, SessionInfo, Storage,
+    UnitFilter, UnitSet, WordTable,
+};
 
 fn holding(srv: &Server, address: u16, count: usize) -> Vec<u16> {
     let mut out = vec![0; count];
@@ -271,10 +256,10 @@ fn framing_unit_filter_exception_0b() {
 #[test]
 fn framing_unit_routing_through_handler() {
     struct PerUnit;
-    impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for PerUnit {
+    impl DataHandler for PerUnit {
         fn read_h_regs(
             &mut self,
-            bank: &mut DataBank<S, C>,
+            bank: &mut dyn Bank,
             address: u16,
             out: &mut [u16],
             srv_info: &SessionInfo,
@@ -739,7 +724,14 @@ fn other_function_codes_are_exception_1() {
     let supported = [
         0x01u8, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x16, 0x17, 0x2B,
     ];
-    for function in (0x00u8..=0x7F).filter(|f| !supported.contains(f)) {
+    // FC 20, 21, 24 (tests/behaviour_files.rs); FC 8 and 11 answer this
+    // request (tests/behaviour_diagnostics.rs); FC 17 answers exception 1
+    // without a server id.
+    let files_fifo = [0x14u8, 0x15, 0x18];
+    let diagnostics = [0x08u8, 0x0B];
+    for function in (0x00u8..=0x7F)
+        .filter(|f| !supported.contains(f) && !files_fifo.contains(f) && !diagnostics.contains(f))
+    {
         let sent = exchange(&srv, &mbap_frame(1, 1, &[function, 0, 0, 0, 1])).0;
         assert_eq!(
             sent,
@@ -754,10 +746,10 @@ fn other_function_codes_are_exception_1() {
 #[test]
 fn handler_refuses_with_any_exception_code() {
     struct Refuse(u8);
-    impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for Refuse {
+    impl DataHandler for Refuse {
         fn read_h_regs(
             &mut self,
-            _: &mut DataBank<S, C>,
+            _: &mut dyn Bank,
             _: u16,
             _: &mut [u16],
             _: &SessionInfo,
@@ -786,28 +778,42 @@ fn handler_refuses_with_any_exception_code() {
 #[test]
 fn ext_engine_answers_custom_function_and_passes_others() {
     struct Hook;
-    impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for Hook {
+    impl DataHandler for Hook {
         fn ext_engine(
             &mut self,
-            _: &mut DataBank<S, C>,
+            _: &mut dyn Bank,
             request: &[u8],
             srv_info: &SessionInfo,
-            response: &mut [u8],
+            response: &mut ResponseWriter<'_>,
         ) -> ExtResponse {
             match request.first() {
                 // Echo the data reversed, after the unit id.
                 Some(0x41) => {
-                    response[0] = 0x41;
-                    response[1] = srv_info.unit_id;
-                    for (dst, src) in response[2..].iter_mut().zip(request[1..].iter().rev()) {
-                        *dst = *src;
+                    let written = response.extend(&[0x41, srv_info.unit_id]).and_then(|()| {
+                        request[1..]
+                            .iter()
+                            .rev()
+                            .try_for_each(|&b| response.push(b))
+                    });
+                    match written {
+                        Ok(()) => ExtResponse::Respond,
+                        Err(_) => ExtResponse::Exception(ExceptionCode::ServerDeviceFailure),
                     }
-                    ExtResponse::Respond(request.len() + 1)
                 }
                 Some(0x42) => ExtResponse::NoResponse,
-                Some(0x43) => ExtResponse::Respond(0),
-                Some(0x44) => ExtResponse::Respond(254),
-                _ => ExtResponse::Dispatch,
+                // Nothing written: exception 4.
+                Some(0x43) => ExtResponse::Respond,
+                // More than a PDU holds is refused whole: nothing written, exception 4.
+                Some(0x44) => {
+                    assert!(response.extend(&[0x44; 254]).is_err());
+                    ExtResponse::Respond
+                }
+                Some(0x46) => ExtResponse::Exception(ExceptionCode::IllegalDataValue),
+                // What the hook wrote before passing a request on is discarded.
+                _ => {
+                    let _ = response.extend(&[0xEE, 0xEE]);
+                    ExtResponse::Dispatch
+                }
             }
         }
     }
@@ -832,6 +838,10 @@ fn ext_engine_answers_custom_function_and_passes_others() {
     assert_hex(
         &ask(&srv, "00 06  00 00  00 02  07  44"),
         "00 06  00 00  00 03  07  C4 04",
+    );
+    assert_hex(
+        &ask(&srv, "00 07  00 00  00 02  07  46"),
+        "00 07  00 00  00 03  07  C6 03",
     );
 }
 
@@ -997,7 +1007,7 @@ fn device_id_mei_type_and_read_code() {
 // Data bank semantics
 // ===================================================================
 
-type RecServer = Mutex<Service<HeapStorage, modbus_server::DefaultHandler, Recorder>>;
+type RecServer = Mutex<Service<DataBank<HeapStorage, Recorder>>>;
 
 fn rec_server() -> RecServer {
     Mutex::new(Service::new(DataBank::with_callbacks(
@@ -1360,7 +1370,7 @@ fn timeout_disabled() {
 #[test]
 fn timeout_saturates_at_end_of_time() {
     let mut conn: Conn<260, 260> = Conn {
-        engine: modbus_server::Engine::new(
+        engine: modbus_device::Engine::new(
             EngineConfig::default(),
             None,
             Instant::from_micros(u64::MAX - 10),
@@ -1383,4 +1393,95 @@ fn timeout_saturates_at_end_of_time() {
         .handle_timeout(Instant::from_micros(u64::MAX))
         .err();
     assert_eq!(conn.closed, Some(CloseReason::IdleTimeout));
+}
+
+/// Release issue, FC 22 / FC 23 bypass: a handler that restricts
+/// `read_h_regs` and `write_h_regs` (as the `custom_handler` example does)
+/// holds for every function that reaches the holding registers. FC 22 and
+/// FC 23 are refused exactly as FC 3 and FC 6 / 16 are, and a refused
+/// request leaves the table as it was, even when FC 23's read is refused
+/// after its write went through the handler.
+#[test]
+fn restricting_handler_holds_for_combined_functions() {
+    /// Reads must end at or below 1000; values must not exceed 1000.
+    struct Restricting;
+    impl DataHandler for Restricting {
+        fn read_h_regs(
+            &mut self,
+            bank: &mut dyn Bank,
+            address: u16,
+            out: &mut [u16],
+            srv_info: &SessionInfo,
+        ) -> Result<(), ExceptionCode> {
+            if usize::from(address) + out.len() > 1000 {
+                return Err(ExceptionCode::IllegalFunction);
+            }
+            bank.read_h_regs(address, out, srv_info)
+        }
+        fn write_h_regs(
+            &mut self,
+            bank: &mut dyn Bank,
+            address: u16,
+            words_l: &[u16],
+            srv_info: &SessionInfo,
+        ) -> Result<(), ExceptionCode> {
+            if words_l.iter().any(|&w| w > 1000) {
+                return Err(ExceptionCode::IllegalDataValue);
+            }
+            bank.write_h_regs(address, words_l, srv_info)
+        }
+    }
+    let srv = Mutex::new(Service::with_handler(DataBank::default(), Restricting));
+    let initial = [1, 2, 3];
+    srv.lock()
+        .unwrap()
+        .data_bank
+        .set_holding_registers(0, &initial)
+        .unwrap();
+    srv.lock()
+        .unwrap()
+        .data_bank
+        .set_holding_registers(998, &[8, 9, 10])
+        .unwrap();
+    let table = |srv: &Mutex<Service<DataBank<HeapStorage>, Restricting>>| {
+        let mut regs = [0; 3];
+        srv.lock()
+            .unwrap()
+            .data_bank
+            .get_holding_registers(0, &mut regs)
+            .unwrap();
+        regs
+    };
+    // (request PDU, expected response PDU): value refusals (exception 3).
+    let refused_values = [
+        ("06 00 00 13 88", "86 03"),                      // FC 6: 5000
+        ("10 00 00 00 01 02 13 88", "90 03"),             // FC 16: 5000
+        ("17 00 00 00 01 00 00 00 01 02 13 88", "97 03"), // FC 23: write 5000 at 0
+        ("16 00 01 00 00 FF FF", "96 03"),                // FC 22: register 1 -> 0xFFFF
+    ];
+    // Address refusals (exception 1): the whole range counts.
+    let refused_reads = [
+        ("03 03 E6 00 03", "83 01"), // FC 3: 998 x3 reaches 1000
+        ("17 03 E6 00 03 00 00 00 01 02 00 07", "97 01"), // FC 23: read refused after the write
+        ("16 03 E8 FF FF 00 00", "96 01"), // FC 22 at 1000
+    ];
+    for (tid, (request, expected)) in refused_values.iter().chain(&refused_reads).enumerate() {
+        let tid = tid as u16;
+        let sent = exchange(&srv, &mbap_frame(tid, 1, &hex(request))).0;
+        assert_eq!(sent, mbap_frame(tid, 1, &hex(expected)), "{request}");
+        assert_eq!(table(&srv), initial, "{request} changed the table");
+    }
+    // Within the limits, the combined functions still work.
+    assert_hex(
+        &ask(
+            &srv,
+            "00 20  00 00  00 0D  01  17 00 00 00 02 00 00 00 01 02 00 07",
+        ),
+        "00 20  00 00  00 07  01  17 04 00 07 00 02",
+    );
+    assert_hex(
+        &ask(&srv, "00 21  00 00  00 08  01  16 00 02 00 F0 00 05"),
+        "00 21  00 00  00 08  01  16 00 02 00 F0 00 05",
+    );
+    assert_eq!(table(&srv), [7, 2, 5]);
 }

@@ -1,10 +1,10 @@
 //! The example programs, run as processes: the simulator (`server`,
 //! `smol_server`) with its command line and TOML file, and each usage
-//! example of the spec, exercised by a raw client over loopback.
+//! example of pyModbusTCP, exercised by a raw client over loopback.
 //!
 //! The examples are built once per run with the same cargo, profile and
 //! target directory as this test.
-#![cfg(all(feature = "async-std", feature = "smol"))]
+#![cfg(all(feature = "async-std", feature = "smol", feature = "tokio"))]
 
 mod desktop_common;
 
@@ -17,6 +17,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use desktop_common::*;
+
+/// The simulator's own configuration code, for the sample file's test.
+#[allow(dead_code)]
+#[path = "../examples/server/config.rs"]
+mod sim_config;
 
 /// The directory holding the built examples (built on first use).
 fn examples_dir() -> &'static PathBuf {
@@ -39,7 +44,7 @@ fn examples_dir() -> &'static PathBuf {
                 "build",
                 "--examples",
                 "--features",
-                "async-std,smol",
+                "async-std,smol,tokio",
                 "--profile",
                 profile,
             ])
@@ -156,8 +161,9 @@ fn run_to_end(example: &str, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-/// A one-line error, non-zero exit, no panic.
-fn assert_clean_error(example: &str, args: &[&str], expect_in_message: &str) {
+/// An error on stderr's first line ("error: ..."), non-zero exit, no panic;
+/// returns stderr.
+fn assert_clean_error(example: &str, args: &[&str], expect_in_message: &str) -> String {
     let (code, stderr) = run_to_end(example, args);
     assert!(
         matches!(code, Some(c) if c != 0),
@@ -170,6 +176,19 @@ fn assert_clean_error(example: &str, args: &[&str], expect_in_message: &str) {
         first.contains(expect_in_message),
         "{args:?}: {first:?} lacks {expect_in_message:?}"
     );
+    stderr
+}
+
+/// Runs the server on config file `path`: the error names the file and `expect`.
+fn assert_config_error(path: &std::path::Path, expect: &str) -> String {
+    let path = path.to_str().unwrap();
+    let stderr = assert_clean_error("server", &["--config", path], expect);
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.contains(&format!("config file {path}")),
+        "{first:?} does not name {path}"
+    );
+    stderr
 }
 
 fn temp_file(name: &str, text: &str) -> PathBuf {
@@ -185,7 +204,7 @@ vendor_name = "Seed"
 product_code = "MS-1"
 major_minor_revision = "1.0"
 vendor_url = "https://example.com"
-product_name = "modbus-server"
+product_name = "modbus-device"
 model_name = "sim"
 user_application_name = "acceptance"
 [device_identification.objects]
@@ -209,39 +228,30 @@ fn objects_of(pdu: &[u8], read_code: u8) -> (u8, Vec<(u8, Vec<u8>)>) {
 }
 
 #[test]
-fn server_example_rejects_bad_flags_and_files_with_one_line() {
+fn server_example_rejects_bad_flags_and_files_cleanly() {
     assert_clean_error("server", &["--port", "abc"], "--port");
     assert_clean_error("server", &["--bogus"], "unknown argument");
     assert_clean_error("server", &["--port"], "needs a value");
     assert_clean_error(
         "server",
         &["--config", "/nonexistent/modbus.toml"],
-        "cannot read",
+        "cannot read config file /nonexistent/modbus.toml",
     );
-    let bad_toml = temp_file("bad-syntax.toml", "[server\nmax_connections = ");
-    assert_clean_error(
-        "server",
-        &["--config", bad_toml.to_str().unwrap()],
-        "config file",
-    );
+    // Every config error names the file, the data bank's too.
     let unknown = temp_file("unknown-key.toml", "[data_bank]\ncoil_size = 10\n");
-    assert_clean_error(
-        "server",
-        &["--config", unknown.to_str().unwrap()],
-        "coil_size",
-    );
+    assert_config_error(&unknown, "coil_size");
     let range = temp_file("range.toml", "[data_bank.holding_registers]\n0 = [70000]\n");
-    assert_clean_error("server", &["--config", range.to_str().unwrap()], "outside");
+    assert_config_error(&range, "outside");
     let long = format!(
         "[device_identification]\nvendor_name = \"{}\"\n",
         "v".repeat(300)
     );
-    let long = temp_file("long-object.toml", &long);
-    assert_clean_error(
-        "server",
-        &["--config", long.to_str().unwrap()],
-        "vendor_name",
+    assert_config_error(&temp_file("long-object.toml", &long), "vendor_name");
+    let past = temp_file(
+        "past-the-table.toml",
+        "[data_bank]\nh_regs_size = 10\n[data_bank.holding_registers]\n8 = [1, 2, 3]\n",
     );
+    assert_config_error(&past, "data_bank.holding_registers.8");
     // A port that is taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -255,6 +265,262 @@ fn server_example_rejects_bad_flags_and_files_with_one_line() {
         &["--host", "no.such.host.invalid", "--port", "0"],
         "host",
     );
+}
+
+/// A TOML syntax error keeps toml's lines: position, the line quoted, a
+/// caret under the place.
+#[test]
+fn server_example_config_syntax_error_points_at_the_place() {
+    let bad = temp_file("bad-syntax.toml", "[server]\nmax_connections = \n");
+    let stderr = assert_config_error(&bad, "line 2, column 19");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.ends_with("| max_connections = ")),
+        "quoted line missing:\n{stderr}"
+    );
+    let caret = lines.iter().position(|l| l.trim_end().ends_with('^'));
+    assert!(caret.is_some(), "caret line missing:\n{stderr}");
+    assert!(
+        lines.len() > caret.unwrap() + 1,
+        "the problem after the caret:\n{stderr}"
+    );
+}
+
+#[test]
+fn server_example_refuses_ipv6_with_an_ipv4_address() {
+    for host in ["127.0.0.1", "0.0.0.0"] {
+        let args = ["--ipv6", "--host", host, "--port", "0"];
+        assert_clean_error("server", &args, "--ipv6 with the IPv4 address");
+        let (code, _) = run_to_end("server", &args);
+        assert_eq!(code, Some(2), "{args:?}");
+    }
+}
+
+/// At the default log level (info) the "listening" line appears once, on
+/// stdout: the runtime's own log record of it is not repeated on stderr.
+#[test]
+fn server_example_says_listening_once() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let (out_path, err_path) = (dir.join("listening.out"), dir.join("listening.err"));
+    let file = |p: &PathBuf| std::fs::File::create(p).unwrap();
+    let mut child = Command::new(examples_dir().join("server"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("MODBUS_LOG", "info")
+        .stdout(file(&out_path))
+        .stderr(file(&err_path))
+        .spawn()
+        .unwrap();
+    let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !read(&out_path).contains("listening on ") {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no listening line: {}", read(&err_path));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let (out, err) = (read(&out_path), read(&err_path));
+    let count = out
+        .lines()
+        .chain(err.lines())
+        .filter(|l| l.contains("listening"))
+        .count();
+    assert_eq!(count, 1, "stdout:\n{out}\nstderr:\n{err}");
+}
+
+fn sample_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/server/sample.toml")
+}
+
+/// The sample file parses with the simulator's own code and sets every key.
+#[test]
+fn sample_config_sets_every_key() {
+    let path = sample_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let root: toml::Table = text.parse().unwrap();
+    let mut keys = Vec::new();
+    for (section, table) in &root {
+        for (key, value) in table.as_table().unwrap() {
+            keys.push(format!("{section}.{key}"));
+            assert!(!value.as_table().is_some_and(|t| t.is_empty()), "{key}");
+        }
+    }
+    keys.sort();
+    let mut every = [
+        "server.max_connections",
+        "server.idle_timeout_s",
+        "server.on_limit",
+        "server.max_connections_per_ip",
+        "data_bank.coils_size",
+        "data_bank.coils_default_value",
+        "data_bank.d_inputs_size",
+        "data_bank.d_inputs_default_value",
+        "data_bank.h_regs_size",
+        "data_bank.h_regs_default_value",
+        "data_bank.i_regs_size",
+        "data_bank.i_regs_default_value",
+        "data_bank.coils",
+        "data_bank.discrete_inputs",
+        "data_bank.holding_registers",
+        "data_bank.input_registers",
+        "device_identification.vendor_name",
+        "device_identification.product_code",
+        "device_identification.major_minor_revision",
+        "device_identification.vendor_url",
+        "device_identification.product_name",
+        "device_identification.model_name",
+        "device_identification.user_application_name",
+        "device_identification.objects",
+        "files.count",
+        "files.records",
+        "fifo.queues",
+        "server_id.id",
+        "server_id.run_indicator",
+        "server_id.additional_data",
+    ];
+    every.sort();
+    assert_eq!(keys, every);
+
+    let (sim, bank) = sim_config::load(path.to_str()).unwrap();
+    assert_eq!(sim.max_connections, Some(64));
+    assert_eq!(sim.idle_timeout, Some(Some(Duration::from_secs(120))));
+    let t = sim.tables;
+    assert_eq!(
+        (t.coils_size, t.d_inputs_size, t.h_regs_size, t.i_regs_size),
+        (2000, 2000, 10000, 10000)
+    );
+    assert!(!t.coils_default_value && t.d_inputs_default_value);
+    assert_eq!((t.h_regs_default_value, t.i_regs_default_value), (0, 65535));
+    assert_eq!(sim.initial.len(), 5);
+    let mut regs = [0u16; 2];
+    bank.get_holding_registers(1000, &mut regs).unwrap();
+    assert_eq!(regs, [4660, 22136]);
+    let mut bits = [false; 3];
+    bank.get_discrete_inputs(100, &mut bits).unwrap();
+    assert_eq!(
+        bits,
+        [false, false, true],
+        "initial values over the default"
+    );
+    let id = sim.device_identification.expect("device identification");
+    assert_eq!(id.get(0x00), Some(&b"Seed"[..]));
+    assert_eq!(id.get(0x06), Some(&b"sample"[..]));
+    assert_eq!(id.get(0xFF), Some(&b"last object"[..]));
+    assert_eq!(sim.files, (2, 100));
+    assert_eq!(sim.fifo_queues, [(1246, vec![440, 4740])]);
+    assert_eq!(sim.server_id.server_id(), b"SIM-1");
+    assert!(sim.server_id.run_indicator());
+    assert_eq!(sim.server_id.additional_data(), b"sample");
+    let mut fifo = [0u16; 3];
+    bank.get_holding_registers(1246, &mut fifo).unwrap();
+    assert_eq!(fifo, [2, 440, 4740], "the count, then the queue");
+}
+
+/// The simulator started with the sample file serves its values.
+#[test]
+fn server_example_serves_the_sample_config() {
+    let sample = sample_path();
+    let args = ["--host", "127.0.0.1", "--port", "0", "--config"];
+    let server = Running::start("server", &[&args[..], &[sample.to_str().unwrap()]].concat());
+    let mut client = RawClient::connect(server.addr);
+    assert_eq!(
+        client.read_holding(0, 5).unwrap(),
+        [100, 200, 300, 400, 500]
+    );
+    assert_eq!(client.read_holding(1000, 2).unwrap(), [4660, 22136]);
+    assert_eq!(client.read_input(0, 3).unwrap(), [215, 42, 65535]);
+    assert_eq!(
+        client.request(&[0x03, 0x27, 0x0F, 0, 2]).unwrap(),
+        [0x83, 0x02],
+        "9999..=10000 crosses the end of a 10000-register table"
+    );
+    assert_eq!(
+        client.request(&[0x01, 0, 0, 0, 5]).unwrap(),
+        [0x01, 1, 0b01101]
+    );
+    let (_, basic) = objects_of(&client.request(&[0x2B, 0x0E, 0x01, 0x00]).unwrap(), 1);
+    assert_eq!(basic[0], (0x00, b"Seed".to_vec()));
+    // FC 17: [server_id] of the sample.
+    let mut report = vec![0x11, 12];
+    report.extend_from_slice(b"SIM-1\xFFsample");
+    assert_eq!(client.request(&[0x11]).unwrap(), report);
+    // FC 24: the specification's example queue at 1246 (0x04DE).
+    assert_eq!(
+        client.request(&[0x18, 0x04, 0xDE]).unwrap(),
+        [0x18, 0x00, 0x06, 0x00, 0x02, 0x01, 0xB8, 0x12, 0x84]
+    );
+    // FC 21 then FC 20: file 2, record 99 (the last of 100).
+    let write = [
+        0x15, 0x09, 0x06, 0x00, 0x02, 0x00, 0x63, 0x00, 0x01, 0x12, 0x34,
+    ];
+    assert_eq!(client.request(&write).unwrap(), write, "FC 21 echoes");
+    assert_eq!(
+        client
+            .request(&[0x14, 0x07, 0x06, 0x00, 0x02, 0x00, 0x63, 0x00, 0x01])
+            .unwrap(),
+        [0x14, 0x04, 0x03, 0x06, 0x12, 0x34]
+    );
+    assert_eq!(
+        client
+            .request(&[0x14, 0x07, 0x06, 0x00, 0x02, 0x00, 0x64, 0x00, 0x01])
+            .unwrap(),
+        [0x94, 0x02],
+        "record 100 of a 100-record file"
+    );
+    assert_eq!(
+        client
+            .request(&[0x14, 0x07, 0x06, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01])
+            .unwrap(),
+        [0x94, 0x02],
+        "file 3 of 2"
+    );
+    server.interrupt();
+}
+
+/// Without a config file the simulator answers every function code it
+/// has: file records, FIFO queues, diagnostics, server id.
+#[test]
+fn server_example_answers_every_function_by_default() {
+    let server = Running::start("server", &["--host", "127.0.0.1", "--port", "0"]);
+    let mut client = RawClient::connect(server.addr);
+    let echo = [0x08, 0x00, 0x00, 0xA5, 0x37];
+    assert_eq!(client.request(&echo).unwrap(), echo, "FC 8 / 0x00 echoes");
+    assert_eq!(
+        client.request(&[0x0B]).unwrap()[..3],
+        [0x0B, 0x00, 0x00],
+        "FC 11 ready"
+    );
+    let mut report = vec![0x11, 14];
+    report.extend_from_slice(b"modbus-device\xFF");
+    assert_eq!(client.request(&[0x11]).unwrap(), report, "FC 17 default");
+    assert_eq!(
+        client.request(&[0x18, 0x00, 0x00]).unwrap(),
+        [0x18, 0x00, 0x02, 0x00, 0x00],
+        "FC 24: an empty queue at 0"
+    );
+    // Default files: 4 of 10,000 records; record 9999 of file 4 exists.
+    assert_eq!(
+        client
+            .request(&[0x14, 0x07, 0x06, 0x00, 0x04, 0x27, 0x0F, 0x00, 0x01])
+            .unwrap(),
+        [0x14, 0x04, 0x03, 0x06, 0x00, 0x00]
+    );
+    assert_eq!(
+        client
+            .request(&[0x14, 0x07, 0x06, 0x00, 0x05, 0x00, 0x00, 0x00, 0x01])
+            .unwrap(),
+        [0x94, 0x02],
+        "file 5 of 4"
+    );
+    server.interrupt();
 }
 
 #[test]
@@ -281,7 +547,7 @@ fn server_example_serves_the_issue_toml_identification() {
             (0x01, "MS-1"),
             (0x02, "1.0"),
             (0x03, "https://example.com"),
-            (0x04, "modbus-server"),
+            (0x04, "modbus-device"),
             (0x05, "sim"),
             (0x06, "acceptance"),
             (0x80, "extra object"),
@@ -316,6 +582,40 @@ fn server_example_listens_on_ipv6_loopback() {
     server.interrupt();
 }
 
+/// `--runtime` picks each runtime the simulator was built with; each one
+/// serves, and stops on Ctrl-C. A runtime that is not built in, or not a
+/// runtime, is a usage error.
+#[test]
+fn server_example_runs_on_each_runtime() {
+    for runtime in ["async-std", "smol", "tokio"] {
+        let server = Running::start(
+            "server",
+            &["--runtime", runtime, "--host", "127.0.0.1", "--port", "0"],
+        );
+        let mut client = RawClient::connect(server.addr);
+        client.write_holding(3, &[33]).unwrap();
+        assert_eq!(client.read_holding(3, 1).unwrap(), [33], "{runtime}");
+        server.interrupt();
+    }
+    let (code, stderr) = run_to_end("server", &["--runtime", "tokyo", "--port", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not a runtime"), "{stderr}");
+    let (code, stderr) = run_to_end("smol_server", &["--runtime", "tokio", "--port", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("built without it"), "{stderr}");
+}
+
+/// The tokio example serves inside its own `#[tokio::main]` runtime
+/// (`run_until`), and stops on Ctrl-C.
+#[test]
+fn tokio_server_example_stops_on_ctrl_c() {
+    let server = Running::start("tokio_server", &["--host", "127.0.0.1", "--port", "0"]);
+    let mut client = RawClient::connect(server.addr);
+    assert_eq!(client.read_holding(0, 3).unwrap(), [100, 200, 300]);
+    server.interrupt();
+    assert!(client.closed_within(IO_TIMEOUT));
+}
+
 #[test]
 fn examples_stop_on_their_own() {
     examples_dir(); // built before the clock starts
@@ -323,6 +623,8 @@ fn examples_stop_on_their_own() {
     let (code, stderr) = run_to_end("basic_server", &["--port", "0", "--seconds", "0.5"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(began.elapsed() < Duration::from_secs(5));
+    let (code, stderr) = run_to_end("tokio_server", &["--port", "0", "--seconds", "0.5"]);
+    assert_eq!(code, Some(0), "{stderr}");
     let (code, stderr) = run_to_end("basic_server", &["--seconds", "x"]);
     assert_eq!(code, Some(2), "{stderr}");
 }
@@ -412,6 +714,28 @@ fn custom_handler_example() {
         client.request(&fc16(5, &[1001])).unwrap(),
         [0x90, 0x03],
         "value above 1000 refused"
+    );
+    // The whole range counts: 998 x3 reaches 1000.
+    assert_eq!(
+        client.request(&[0x03, 0x03, 0xE6, 0, 3]).unwrap(),
+        [0x83, 0x01]
+    );
+    // FC 23 and FC 22 go through the same checks: a write of 5000 at 0,
+    // and a mask write that makes register 1 0xFFFF, are refused.
+    assert_eq!(
+        client
+            .request(&[0x17, 0, 0, 0, 1, 0, 0, 0, 1, 2, 0x13, 0x88])
+            .unwrap(),
+        [0x97, 0x03]
+    );
+    assert_eq!(
+        client.request(&[0x16, 0, 1, 0, 0, 0xFF, 0xFF]).unwrap(),
+        [0x96, 0x03]
+    );
+    assert_eq!(
+        client.read_holding(0, 2).unwrap(),
+        [0, 0],
+        "table unchanged"
     );
     client.write_holding(5, &[1000]).unwrap();
     assert_eq!(client.read_holding(5, 1).unwrap(), [1000]);

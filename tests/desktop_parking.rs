@@ -2,7 +2,7 @@
 //! take one again when bytes arrive: requests longer than the parked
 //! connection's 64-byte stash, pipelined bursts and partial frames sent
 //! right after a pause must all be answered exactly as on a busy connection.
-#![cfg(all(feature = "async-std", feature = "smol"))]
+#![cfg(all(feature = "async-std", feature = "smol", feature = "tokio"))]
 
 mod desktop_common;
 
@@ -11,16 +11,16 @@ use std::thread;
 use std::time::Duration;
 
 use desktop_common::*;
-use modbus_server::runtimes::Runtime;
-use modbus_server::{DataBank, Service};
+use modbus_device::runtimes::Runtime;
+use modbus_device::{DataBank, Service};
 
-both_runtimes!(parked_connections_answer_like_busy_ones);
+all_runtimes!(parked_connections_answer_like_busy_ones);
 
 /// Longer than the server's park delay (100 ms).
 const PAUSE: Duration = Duration::from_millis(250);
 
 fn parked_connections_answer_like_busy_ones<R: Runtime>() {
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), Service::new(DataBank::default()));
+    let (server, addr) = start::<R, _, _>(loopback_config(), Service::new(DataBank::default()));
     let mut client = RawClient::connect(addr);
 
     // A first request after the connection sat idle (it starts parked).

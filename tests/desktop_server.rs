@@ -1,8 +1,8 @@
-//! The desktop server (async-std and smol) over loopback, driven by a raw
+//! The desktop server (async-std, smol and tokio) over loopback, driven by a raw
 //! client: pipelining, IPv6, stop and restart, connection limits, timeouts,
 //! change callbacks, atomicity under concurrency, a panicking handler and a
 //! flood of garbage. Every test runs once per runtime.
-#![cfg(all(feature = "async-std", feature = "smol"))]
+#![cfg(all(feature = "async-std", feature = "smol", feature = "tokio"))]
 
 mod desktop_common;
 
@@ -14,22 +14,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use desktop_common::*;
-use modbus_server::runtimes::{
+use modbus_device::runtimes::{
     ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime, ServerConfig,
     ServerError,
 };
-use modbus_server::{
-    ChangeCallbacks, DataBank, DataHandler, EngineConfig, ExceptionCode, HeapStorage, Service,
-    SessionInfo, Storage,
+use modbus_device::{
+    Bank, ChangeCallbacks, DataBank, DataHandler, EngineConfig, ExceptionCode, HeapStorage,
+    Service, SessionInfo,
 };
 
-both_runtimes!(
+all_runtimes!(
     pipelining_answers_in_order,
     ipv6_loopback,
     dual_stack_bind_reached_over_ipv4,
     stop_closes_clients_fast_and_restart_reuses_the_port,
     max_connections_refuse,
-    max_connections_evict_oldest_idle,
+    max_connections_evict_least_active,
     idle_connection_is_dropped,
     client_stalled_mid_frame_is_dropped,
     change_callbacks_see_the_client,
@@ -41,7 +41,7 @@ both_runtimes!(
     start_reports_errors,
 );
 
-fn default_service() -> Service<HeapStorage> {
+fn default_service() -> Service<DataBank<HeapStorage>> {
     Service::new(DataBank::default())
 }
 
@@ -50,7 +50,7 @@ fn pipelining_answers_in_order<R: Runtime>() {
     let mut service = default_service();
     let values: Vec<u16> = (0..16).map(|i| 1000 + i).collect();
     service.data_bank.set_holding_registers(0, &values).unwrap();
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), service);
+    let (server, addr) = start::<R, _, _>(loopback_config(), service);
     let mut client = RawClient::connect(addr);
     let mut batch = Vec::new();
     for i in 0..16u16 {
@@ -76,7 +76,7 @@ fn ipv6_loopback<R: Runtime>() {
         host: "::1".into(),
         ..loopback_config()
     };
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     assert!(addr.is_ipv6(), "bound {addr}");
     let mut client = RawClient::connect(addr);
     client.write_holding(7, &[0xBEEF]).unwrap();
@@ -96,7 +96,7 @@ fn ipv6_loopback<R: Runtime>() {
         ipv6: true,
         ..loopback_config()
     };
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     assert!(addr.ip().is_loopback() && addr.is_ipv6(), "bound {addr}");
     assert_eq!(RawClient::connect(addr).read_holding(0, 1).unwrap(), [0]);
     server.stop();
@@ -112,7 +112,7 @@ fn dual_stack_bind_reached_over_ipv4<R: Runtime>() {
         host: "::".into(),
         ..loopback_config()
     };
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     let v4: SocketAddr = ([127, 0, 0, 1], addr.port()).into();
     let v6: SocketAddr = (std::net::Ipv6Addr::LOCALHOST, addr.port()).into();
     let mut over_v4 = RawClient::connect(v4);
@@ -127,7 +127,7 @@ fn dual_stack_bind_reached_over_ipv4<R: Runtime>() {
 /// `stop()` returns and closes every client well under a second; the
 /// server starts again on the same port with the same data.
 fn stop_closes_clients_fast_and_restart_reuses_the_port<R: Runtime>() {
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), default_service());
+    let (server, addr) = start::<R, _, _>(loopback_config(), default_service());
     let mut clients: Vec<RawClient> = (0..4).map(|_| RawClient::connect(addr)).collect();
     clients[0].write_holding(3, &[33]).unwrap();
     for c in &mut clients {
@@ -169,7 +169,7 @@ fn max_connections_refuse<R: Runtime>() {
         on_limit: LimitPolicy::Refuse,
         ..loopback_config()
     };
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     let refused = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&refused);
     server.on_event(move |e| {
@@ -207,14 +207,14 @@ fn max_connections_refuse<R: Runtime>() {
     server.stop();
 }
 
-/// Beyond `max_connections`, the connection idle longest makes room.
-fn max_connections_evict_oldest_idle<R: Runtime>() {
+/// Beyond `max_connections`, the connection answered longest ago makes room.
+fn max_connections_evict_least_active<R: Runtime>() {
     let config = ServerConfig {
         max_connections: 2,
-        on_limit: LimitPolicy::EvictOldestIdle,
+        on_limit: LimitPolicy::EvictLeastActive,
         ..loopback_config()
     };
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     let evicted = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&evicted);
     server.on_event(move |e| {
@@ -262,7 +262,7 @@ fn short_timeouts(idle: Duration, frame: Duration) -> ServerConfig {
 /// A connection that sends nothing is closed after the idle timeout, not before.
 fn idle_connection_is_dropped<R: Runtime>() {
     let config = short_timeouts(Duration::from_millis(400), Duration::from_secs(10));
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     let mut client = RawClient::connect(addr);
     // Activity keeps it open past the timeout.
     for _ in 0..4 {
@@ -287,7 +287,7 @@ fn idle_connection_is_dropped<R: Runtime>() {
 /// timeout, although the idle timeout is long.
 fn client_stalled_mid_frame_is_dropped<R: Runtime>() {
     let config = short_timeouts(Duration::from_secs(60), Duration::from_millis(300));
-    let (server, addr) = start::<R, _, _, _>(config, default_service());
+    let (server, addr) = start::<R, _, _>(config, default_service());
     let mut stalled = RawClient::connect(addr);
     let mut healthy = RawClient::connect(addr);
     let frame = mbap_frame(9, 1, &[0x03, 0, 0, 0, 1]);
@@ -345,7 +345,7 @@ impl ChangeCallbacks for Recorder {
 fn change_callbacks_see_the_client<R: Runtime>() {
     let recorder = Recorder::default();
     let bank = DataBank::with_callbacks(HeapStorage::with_defaults(), recorder.clone());
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), Service::new(bank));
+    let (server, addr) = start::<R, _, _>(loopback_config(), Service::new(bank));
     server
         .with_data_bank(|bank| bank.set_holding_registers(10, &[5, 6, 7]))
         .unwrap();
@@ -397,7 +397,7 @@ fn concurrent_writers_never_tear_reads<R: Runtime>() {
     const REGS: u16 = 100;
     const WRITES: u16 = 150;
     const READS: usize = 200;
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), default_service());
+    let (server, addr) = start::<R, _, _>(loopback_config(), default_service());
     let mut threads = Vec::new();
     for writer in 0..3u16 {
         threads.push(thread::spawn(move || {
@@ -442,7 +442,7 @@ fn concurrent_writers_never_tear_reads<R: Runtime>() {
 /// read: every read sees one whole update, and updates never go backwards.
 fn application_writes_while_clients_read<R: Runtime>() {
     const REGS: usize = 120;
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), default_service());
+    let (server, addr) = start::<R, _, _>(loopback_config(), default_service());
     let done = Arc::new(AtomicBool::new(false));
     let writer = {
         let server = server.clone();
@@ -490,10 +490,10 @@ fn application_writes_while_clients_read<R: Runtime>() {
 /// Panics when a client reads holding register 666.
 struct Panicky;
 
-impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for Panicky {
+impl DataHandler for Panicky {
     fn read_h_regs(
         &mut self,
-        bank: &mut DataBank<S, C>,
+        bank: &mut dyn Bank,
         address: u16,
         out: &mut [u16],
         srv_info: &SessionInfo,
@@ -510,7 +510,7 @@ impl<S: Storage, C: ChangeCallbacks> DataHandler<S, C> for Panicky {
 fn panicking_handler_closes_only_its_connection<R: Runtime>() {
     let mut service = Service::with_handler(DataBank::default(), Panicky);
     service.data_bank.set_holding_registers(0, &[7, 8]).unwrap();
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), service);
+    let (server, addr) = start::<R, _, _>(loopback_config(), service);
     let panicked = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&panicked);
     server.on_event(move |e| {
@@ -556,7 +556,7 @@ fn garbage_flood_does_not_disturb_a_healthy_client<R: Runtime>() {
         .data_bank
         .set_holding_registers(100, &expected)
         .unwrap();
-    let (server, addr) = start::<R, _, _, _>(config, service);
+    let (server, addr) = start::<R, _, _>(config, service);
     let stop = Arc::new(AtomicBool::new(false));
     let healthy = {
         let stop = Arc::clone(&stop);
@@ -655,7 +655,7 @@ fn blocking_start_serves_until_stop<R: Runtime>() {
         no_block: false,
         ..loopback_config()
     };
-    let server = ModbusServer::<R, _, _, _>::new(config, default_service());
+    let server = ModbusServer::<R, _, _>::new(config, default_service());
     let serving = server.clone();
     let thread = thread::spawn(move || serving.start());
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -688,14 +688,14 @@ fn blocking_start_serves_until_stop<R: Runtime>() {
 
 /// Bind, resolve and configuration errors come back from `start()`.
 fn start_reports_errors<R: Runtime>() {
-    let (running, addr) = start::<R, _, _, _>(loopback_config(), default_service());
+    let (running, addr) = start::<R, _, _>(loopback_config(), default_service());
     assert!(matches!(running.start(), Err(ServerError::AlreadyRunning)));
 
     let taken = ServerConfig {
         port: addr.port(),
         ..loopback_config()
     };
-    let second = ModbusServer::<R, _, _, _>::new(taken, default_service());
+    let second = ModbusServer::<R, _, _>::new(taken, default_service());
     match second.start() {
         Err(ServerError::Bind {
             addr: tried,
@@ -712,14 +712,14 @@ fn start_reports_errors<R: Runtime>() {
         host: "no.such.host.invalid".into(),
         ..loopback_config()
     };
-    let server = ModbusServer::<R, _, _, _>::new(nowhere, default_service());
+    let server = ModbusServer::<R, _, _>::new(nowhere, default_service());
     assert!(matches!(server.start(), Err(ServerError::Resolve { .. })));
 
     let zero = ServerConfig {
         max_connections: 0,
         ..loopback_config()
     };
-    let server = ModbusServer::<R, _, _, _>::new(zero, default_service());
+    let server = ModbusServer::<R, _, _>::new(zero, default_service());
     assert!(matches!(
         server.start(),
         Err(ServerError::InvalidConfig { .. })
@@ -729,4 +729,63 @@ fn start_reports_errors<R: Runtime>() {
     // The running server was not disturbed.
     assert_eq!(RawClient::connect(addr).read_holding(0, 1).unwrap(), [0]);
     running.stop();
+}
+
+/// A runtime whose preparation fails: it cannot run tasks.
+struct Unready;
+
+impl Runtime for Unready {
+    type Listener = <modbus_device::runtimes::smol::Smol as Runtime>::Listener;
+
+    fn prepare() -> Result<(), ServerError> {
+        Err(ServerError::Runtime {
+            what: "the test runtime has no threads",
+            source: std::io::Error::other("refused by the test"),
+        })
+    }
+
+    fn spawn(_future: impl core::future::Future<Output = ()> + Send + 'static) {
+        panic!("a task was spawned on a runtime that failed to prepare");
+    }
+
+    fn sleep_until(deadline: Instant) -> impl core::future::Future<Output = ()> + Send {
+        <modbus_device::runtimes::smol::Smol as Runtime>::sleep_until(deadline)
+    }
+
+    fn block_on<T>(future: impl core::future::Future<Output = T>) -> T {
+        <modbus_device::runtimes::smol::Smol as Runtime>::block_on(future)
+    }
+}
+
+/// `start()` fails with the runtime's error before binding, so no client
+/// can connect to a server that nothing would serve.
+#[test]
+fn start_fails_when_the_runtime_cannot_run_tasks() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for no_block in [true, false] {
+        let config = ServerConfig {
+            port,
+            no_block,
+            ..loopback_config()
+        };
+        let server = ModbusServer::<Unready, _, _>::new(config, default_service());
+        match server.start() {
+            Err(e @ ServerError::Runtime { .. }) => {
+                assert!(e.to_string().contains("no threads"), "{e}");
+                assert!(std::error::Error::source(&e).is_some());
+            }
+            other => panic!("expected ServerError::Runtime, got {other:?}"),
+        }
+        assert!(!server.is_run());
+        assert_eq!(server.local_addr(), None);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        assert!(
+            TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
+            "nothing listens"
+        );
+    }
 }

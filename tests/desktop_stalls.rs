@@ -1,7 +1,7 @@
 //! A client that keeps sending requests but never reads its responses:
 //! once the socket buffers are full the server's writes stall, and after the
 //! idle timeout the server drops the connection (and only that one).
-#![cfg(all(feature = "async-std", feature = "smol"))]
+#![cfg(all(feature = "async-std", feature = "smol", feature = "tokio"))]
 
 mod desktop_common;
 
@@ -11,15 +11,15 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use desktop_common::*;
-use modbus_server::runtimes::{ConnectionEvent, DisconnectReason, Runtime};
-use modbus_server::{CloseReason, DataBank, Service};
+use modbus_device::runtimes::{ConnectionEvent, DisconnectReason, Runtime};
+use modbus_device::{CloseReason, DataBank, Service};
 
-both_runtimes!(a_client_that_never_reads_is_dropped);
+all_runtimes!(a_client_that_never_reads_is_dropped);
 
 fn a_client_that_never_reads_is_dropped<R: Runtime>() {
     let mut config = loopback_config();
     config.engine.idle_timeout = Some(Duration::from_millis(1500));
-    let (server, addr) = start::<R, _, _, _>(config, Service::new(DataBank::default()));
+    let (server, addr) = start::<R, _, _>(config, Service::new(DataBank::default()));
     let (events, disconnects) = mpsc::channel();
     server.on_event(move |event| {
         if let ConnectionEvent::Disconnected { reason, .. } = event {
@@ -50,6 +50,12 @@ fn a_client_that_never_reads_is_dropped<R: Runtime>() {
         match stalled.write(&batch) {
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            // Already dropped: with its send buffer capped (64 KiB by
+            // default) the server stalls within milliseconds, and the idle
+            // timeout can pass while our own send buffer still takes bytes.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                break
+            }
             Err(e) => panic!("write failed before the server stalled: {e}"),
         }
         assert!(

@@ -1,8 +1,8 @@
-//! The desktop server (async-std and smol) against an independent client,
+//! The desktop server (async-std, smol and tokio) against an independent client,
 //! tokio-modbus, over loopback: every function code it speaks (including
 //! 22, 23 and 43 with paging), the shared table of exception cases, and
 //! unit ids.
-#![cfg(all(feature = "async-std", feature = "smol"))]
+#![cfg(all(feature = "async-std", feature = "smol", feature = "tokio"))]
 
 mod desktop_common;
 
@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use desktop_common::exceptions::EXCEPTION_CASES;
 use desktop_common::*;
-use modbus_server::runtimes::Runtime;
-use modbus_server::{object_id, DataBank, DeviceIdentification, HeapStorage, Service};
+use modbus_device::runtimes::Runtime;
+use modbus_device::{object_id, DataBank, DeviceIdentification, HeapStorage, Service};
 use tokio_modbus::client::{tcp, Client, Context, Reader, Writer};
 use tokio_modbus::prelude::{ReadCode, SlaveContext};
 use tokio_modbus::{ExceptionCode, ExceptionResponse, ProtocolError, Request, Response, Slave};
 
-both_runtimes!(
+all_runtimes!(
     every_function_code,
     exception_table,
     device_identification_with_paging,
@@ -53,7 +53,7 @@ fn every_function_code<R: Runtime>() {
         .data_bank
         .set_input_registers(5, &[0xA1, 0xB2, 0xC3])
         .unwrap();
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), service);
+    let (server, addr) = start::<R, _, _>(loopback_config(), service);
     client(async {
         let mut ctx = connect(addr).await;
         // FC 5, 15, 1
@@ -92,7 +92,8 @@ fn every_function_code<R: Runtime>() {
             ctx.read_holding_registers(0, 1).await.unwrap().unwrap(),
             [0x1234]
         );
-        // FC 22: (0x12 AND 0xF2) OR (0x25 AND NOT 0xF2) = 0x17 (the specification's example).
+        // FC 22: (0x12 AND 0xF2) OR (0x25 AND NOT 0xF2) = 0x17 (the Modbus
+        // application protocol specification's example).
         ctx.write_single_register(4, 0x12).await.unwrap().unwrap();
         ctx.masked_write_register(4, 0xF2, 0x25)
             .await
@@ -126,7 +127,7 @@ fn every_function_code<R: Runtime>() {
 /// Every case of the shared table, sent by tokio-modbus as a raw request
 /// (its `Custom` request carries any PDU).
 fn exception_table<R: Runtime>() {
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), Service::new(DataBank::default()));
+    let (server, addr) = start::<R, _, _>(loopback_config(), Service::new(DataBank::default()));
     client(async {
         let mut ctx = connect(addr).await;
         for case in EXCEPTION_CASES {
@@ -199,7 +200,7 @@ fn device_identification_with_paging<R: Runtime>() {
     let total: usize = expected.iter().map(|(_, v)| v.len() + 2).sum();
     assert!(total > 253, "the objects need paging ({total} bytes)");
     let service = Service::new(DataBank::default()).with_device_identification(id);
-    let (server, addr) = start::<R, _, _, _>(loopback_config(), service);
+    let (server, addr) = start::<R, _, _>(loopback_config(), service);
     client(async {
         let mut ctx = connect(addr).await;
         // Basic stream: one page, three objects.
@@ -267,7 +268,7 @@ fn device_identification_with_paging<R: Runtime>() {
 /// Every unit id is answered and echoed (tokio-modbus checks the header).
 fn unit_ids_are_echoed<R: Runtime>() {
     let (server, addr) =
-        start::<R, HeapStorage, _, _>(loopback_config(), Service::new(DataBank::default()));
+        start::<R, DataBank<HeapStorage>, _>(loopback_config(), Service::new(DataBank::default()));
     client(async {
         let mut ctx = connect(addr).await;
         for unit in [0u8, 1, 17, 247, 255] {

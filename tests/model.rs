@@ -1,17 +1,22 @@
 //! Model-based test: random request sequences through the real `Engine` and
 //! `Service`, compared byte for byte with a plain reference model of the
-//! four tables written from `spec/behaviour.md` (and nothing of the crate).
+//! four tables written from `spec/behaviour.md` (and nothing of the crate),
+//! plus files of records (FC 20, 21) and FIFO queues in the holding
+//! registers (FC 24) written from the specification's sections 6.14, 6.15
+//! and 6.18.
 
 mod common;
 
 use std::cell::RefCell;
 
 use common::exceptions::mbap_frame;
-use common::requests::{bytes_from, request, Sizes};
+use common::requests::{bytes_from, request_with_files, FileSizes, Sizes};
 use common::{to_hex, Conn};
-use modbus_server::{
+use modbus_device::{
     DataBank, EngineConfig, FixedStorage, HeapStorage, HeapStorageConfig, Instant, Service, Storage,
 };
+// FC 20, 21, 24
+use modbus_device::{FileStorage, HeapFiles, NoCallbacks, NoFiles};
 use proptest::prelude::*;
 
 /// The reference: four tables and the rules of behaviour.md, nothing else.
@@ -21,6 +26,17 @@ struct Model {
     d_inputs: Vec<bool>,
     holding: Vec<u16>,
     input: Vec<u16>,
+    /// File `n` (from 1) is `files[n - 1]`; none: FC 20 / 21 are exception 1.
+    files: Vec<Vec<u16>>,
+    // FC 8, 11, 17: the counters (every request is served: no unit filter).
+    /// Requests seen (bus message count = server message count).
+    messages: u16,
+    /// Exception responses (bus exception error count).
+    exceptions: u16,
+    /// Normal responses but to FC 11 (comm event count).
+    events: u16,
+    /// The request being served cleared the counters: it is not counted.
+    cleared: bool,
 }
 
 const ILLEGAL_FUNCTION: u8 = 1;
@@ -38,7 +54,7 @@ fn fits(size: usize, address: u16, count: usize) -> bool {
 
 impl Model {
     /// Pseudo-random initial contents from `seed`, for tables of `sizes`.
-    fn new(sizes: Sizes, seed: u64) -> Model {
+    fn new(sizes: Sizes, files: FileSizes, seed: u64) -> Model {
         let bits = |n, s| bytes_from(s, n).into_iter().map(|b| b & 1 == 1).collect();
         let words = |n, s| {
             bytes_from(s, 2 * n)
@@ -46,38 +62,71 @@ impl Model {
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))
                 .collect()
         };
+        let mut holding: Vec<u16> = words(sizes.holding, seed ^ 2);
+        // FIFO counts 0..=35 in every fifth register, so that FC 24 finds
+        // queues (and counts above 31).
+        for (i, reg) in holding.iter_mut().enumerate().step_by(5) {
+            *reg = (i as u16 ^ (seed as u16)) % 36;
+        }
         Model {
             coils: bits(sizes.coils, seed),
             d_inputs: bits(sizes.d_inputs, seed ^ 1),
-            holding: words(sizes.holding, seed ^ 2),
+            holding,
             input: words(sizes.input, seed ^ 3),
+            files: (0..u64::from(files.files))
+                .map(|f| words(usize::from(files.records), seed ^ (f + 4)))
+                .collect(),
+            messages: 0,
+            exceptions: 0,
+            events: 0,
+            cleared: false,
         }
     }
 
     /// Loads the model's contents into a data bank with the local API.
-    fn load<S: Storage>(&self, bank: &mut DataBank<S>) {
+    fn load<S: Storage, F: FileStorage>(&self, bank: &mut DataBank<S, NoCallbacks, F>) {
         bank.set_coils(0, &self.coils).unwrap();
         bank.set_discrete_inputs(0, &self.d_inputs).unwrap();
         bank.set_holding_registers(0, &self.holding).unwrap();
         bank.set_input_registers(0, &self.input).unwrap();
+        for (i, file) in self.files.iter().enumerate() {
+            bank.set_file_records(i as u16 + 1, 0, file).unwrap();
+        }
     }
 
     /// Reads a data bank's contents back into a model of the same sizes.
-    fn read_back<S: Storage>(&self, bank: &DataBank<S>) -> Model {
+    fn read_back<S: Storage, F: FileStorage>(&self, bank: &DataBank<S, NoCallbacks, F>) -> Model {
         let mut out = self.clone();
         bank.get_coils(0, &mut out.coils).unwrap();
         bank.get_discrete_inputs(0, &mut out.d_inputs).unwrap();
         bank.get_holding_registers(0, &mut out.holding).unwrap();
         bank.get_input_registers(0, &mut out.input).unwrap();
+        for (i, file) in out.files.iter_mut().enumerate() {
+            bank.get_file_records(i as u16 + 1, 0, file).unwrap();
+        }
         out
     }
 
     /// The response PDU to `pdu`.
     fn respond(&mut self, pdu: &[u8]) -> Vec<u8> {
         let function = pdu[0];
-        match self.serve(function, &pdu[1..]) {
-            Ok(response) => response,
-            Err(code) => vec![function | 0x80, code],
+        self.messages = self.messages.wrapping_add(1);
+        self.cleared = false;
+        let response = self.serve(function, &pdu[1..]);
+        let counted = !self.cleared;
+        match response {
+            Ok(response) => {
+                if counted && function != 0x0B {
+                    self.events = self.events.wrapping_add(1);
+                }
+                response
+            }
+            Err(code) => {
+                if counted {
+                    self.exceptions = self.exceptions.wrapping_add(1);
+                }
+                vec![function | 0x80, code]
+            }
         }
     }
 
@@ -234,15 +283,139 @@ impl Model {
                 }
                 Err(ILLEGAL_ADDRESS)
             }
+            // FC 20, 21, 24
+            0x14 | 0x15 => self.serve_file(function, data),
+            0x18 => {
+                let pointer = usize::from(w(0)?);
+                let count = usize::from(*self.holding.get(pointer).ok_or(ILLEGAL_ADDRESS)?);
+                if count > 31 {
+                    return Err(ILLEGAL_VALUE);
+                }
+                let queue = self
+                    .holding
+                    .get(pointer + 1..pointer + 1 + count)
+                    .ok_or(ILLEGAL_ADDRESS)?;
+                let mut out = vec![function];
+                out.extend_from_slice(&(2 + 2 * count as u16).to_be_bytes());
+                out.extend_from_slice(&(count as u16).to_be_bytes());
+                for v in queue {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+                Ok(out)
+            }
+            // FC 8, 11, 17
+            0x08 => {
+                let sub = w(0)?;
+                let rest = &data[2..];
+                let zero = rest == [0x00, 0x00];
+                match sub {
+                    0x00 => Ok(echo(data.len())),
+                    0x01 | 0x0A => {
+                        if !(zero || (sub == 0x01 && rest == [0xFF, 0x00])) {
+                            return Err(ILLEGAL_VALUE);
+                        }
+                        (self.messages, self.exceptions, self.events) = (0, 0, 0);
+                        self.cleared = true;
+                        Ok(echo(data.len()))
+                    }
+                    0x0B..=0x12 => {
+                        if !zero {
+                            return Err(ILLEGAL_VALUE);
+                        }
+                        let count = match sub {
+                            0x0B | 0x0E => self.messages,
+                            0x0D => self.exceptions,
+                            _ => 0,
+                        };
+                        let mut out = echo(2);
+                        out.extend_from_slice(&count.to_be_bytes());
+                        Ok(out)
+                    }
+                    _ => Err(ILLEGAL_FUNCTION),
+                }
+            }
+            0x0B => {
+                let mut out = vec![0x0B, 0x00, 0x00];
+                out.extend_from_slice(&self.events.to_be_bytes());
+                Ok(out)
+            }
+            // No server id is configured in this model.
+            0x11 => Err(ILLEGAL_FUNCTION),
             _ => Err(ILLEGAL_FUNCTION),
         }
+    }
+
+    /// FC 20 and 21 (sections 6.14, 6.15 and their state diagrams).
+    fn serve_file(&mut self, function: u8, data: &[u8]) -> Result<Vec<u8>, u8> {
+        let count = usize::from(*data.first().ok_or(ILLEGAL_VALUE)?);
+        let read = function == 0x14;
+        let allowed = if read { 0x07..=0xF5 } else { 0x09..=0xFB };
+        if !allowed.contains(&count) || data.len() < 1 + count {
+            return Err(ILLEGAL_VALUE);
+        }
+        let body = &data[1..1 + count];
+        // Shape: (reference, file, record, values) per sub-request.
+        let mut subs = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            let sub = body.get(at..at + 7).ok_or(ILLEGAL_VALUE)?;
+            let length = usize::from(word(sub, 5).unwrap());
+            let data_len = if read { 0 } else { 2 * length };
+            let values = body.get(at + 7..at + 7 + data_len).ok_or(ILLEGAL_VALUE)?;
+            if length == 0 {
+                return Err(ILLEGAL_VALUE);
+            }
+            let file = word(sub, 1).unwrap();
+            let record = word(sub, 3).unwrap();
+            subs.push((sub[0], file, record, length, values));
+            at += 7 + data_len;
+        }
+        if read && 2 + subs.iter().map(|s| 2 + 2 * s.3).sum::<usize>() > 253 {
+            return Err(ILLEGAL_VALUE);
+        }
+        for &(reference, file, record, length, _) in &subs {
+            if reference != 6 || file == 0 || usize::from(record) + length > 10_000 {
+                return Err(ILLEGAL_ADDRESS);
+            }
+        }
+        if self.files.is_empty() {
+            return Err(ILLEGAL_FUNCTION);
+        }
+        for &(_, file, record, length, _) in &subs {
+            let size = self.files.get(usize::from(file) - 1).map_or(0, Vec::len);
+            if !fits(size, record, length) {
+                return Err(ILLEGAL_ADDRESS);
+            }
+        }
+        let mut out = vec![function];
+        if read {
+            let mut body = Vec::new();
+            for &(_, file, record, length, _) in &subs {
+                body.push((1 + 2 * length) as u8);
+                body.push(6);
+                for v in &self.files[usize::from(file) - 1][usize::from(record)..][..length] {
+                    body.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+            out.push(body.len() as u8);
+            out.extend(body);
+        } else {
+            for &(_, file, record, length, values) in &subs {
+                for i in 0..length {
+                    self.files[usize::from(file) - 1][usize::from(record) + i] =
+                        word(values, 2 * i).unwrap();
+                }
+            }
+            out.extend_from_slice(&data[..1 + count]);
+        }
+        Ok(out)
     }
 }
 
 /// Runs `requests` one by one through a fresh engine over `service` and
 /// compares each response, then the final tables, with the model.
-fn check<S: Storage>(
-    service: Service<S>,
+fn check<S: Storage, F: FileStorage>(
+    service: Service<DataBank<S, NoCallbacks, F>>,
     mut model: Model,
     requests: &[(u16, u8, Vec<u8>)],
 ) -> Result<(), TestCaseError> {
@@ -285,9 +458,23 @@ const SMALL: Sizes = Sizes {
     input: 10,
 };
 
-fn sized_requests(sizes: Sizes) -> impl Strategy<Value = Vec<(u16, u8, Vec<u8>)>> {
-    proptest::collection::vec(request(sizes), 1..40)
+fn sized_requests(
+    sizes: Sizes,
+    files: FileSizes,
+) -> impl Strategy<Value = Vec<(u16, u8, Vec<u8>)>> {
+    proptest::collection::vec(request_with_files(sizes, files), 1..40)
 }
+
+/// The heap test's files: 3 files of 50 records.
+const HEAP_FILES: FileSizes = FileSizes {
+    files: 3,
+    records: 50,
+};
+/// The fixed test has no files: FC 20 / 21 are exception 1.
+const NO_FILES: FileSizes = FileSizes {
+    files: 0,
+    records: 0,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
@@ -297,7 +484,7 @@ proptest! {
     fn heap_storage_matches_model(
         (sizes, requests) in (heap_size(), heap_size(), heap_size(), heap_size())
             .prop_map(|(coils, d_inputs, holding, input)| Sizes { coils, d_inputs, holding, input })
-            .prop_flat_map(|sizes| (Just(sizes), sized_requests(sizes))),
+            .prop_flat_map(|sizes| (Just(sizes), sized_requests(sizes, HEAP_FILES))),
         seed in any::<u64>(),
     ) {
         let config = HeapStorageConfig {
@@ -307,13 +494,16 @@ proptest! {
             i_regs_size: sizes.input,
             ..HeapStorageConfig::default()
         };
-        let bank = DataBank::new(HeapStorage::new(config).unwrap());
-        check(Service::new(bank), Model::new(sizes, seed), &requests)?;
+        let files = HeapFiles::new(usize::from(HEAP_FILES.files), usize::from(HEAP_FILES.records))
+            .unwrap();
+        let bank = DataBank::new(HeapStorage::new(config).unwrap()).with_files(files);
+        check(Service::new(bank), Model::new(sizes, HEAP_FILES, seed), &requests)?;
     }
 
     /// Small fixed tables: most ranges hit an edge (exception 2).
     #[test]
-    fn fixed_storage_matches_model(requests in sized_requests(SMALL), seed in any::<u64>()) {
-        check(Service::new(DataBank::new(Small::new())), Model::new(SMALL, seed), &requests)?;
+    fn fixed_storage_matches_model(requests in sized_requests(SMALL, NO_FILES), seed in any::<u64>()) {
+        let bank: DataBank<Small, NoCallbacks, NoFiles> = DataBank::new(Small::new());
+        check(Service::new(bank), Model::new(SMALL, NO_FILES, seed), &requests)?;
     }
 }

@@ -1,7 +1,8 @@
 //! The request path does not touch the heap: a counting global allocator
-//! sees zero allocations per request (FC 1, 2, 3, 4, 5, 6, 15, 16, 22, 23,
-//! 43, exceptions, pipelined batches, split frames) once the service (heap
-//! tables, device identification) and the engine are set up.
+//! sees zero allocations per request (FC 1, 2, 3, 4, 5, 6, 15, 16, 20, 21,
+//! 22, 23, 24, 43, FC 8, 11, 17, exceptions, pipelined batches, split
+//! frames) once the service (heap tables, files, device identification,
+//! server id) and the engine are set up.
 //!
 //! Only allocations made by the current thread while counting is switched
 //! on are counted, so the test harness's own threads do not interfere.
@@ -14,10 +15,14 @@ use std::sync::Mutex;
 
 use common::exceptions::mbap_frame;
 use common::hex;
-use modbus_server::{
+use modbus_device::{
     ChangeCallbacks, DataBank, DeviceIdentification, Engine, EngineConfig, HeapStorage, Instant,
     Service, SessionInfo,
 };
+// FC 20, 21, 24
+use modbus_device::HeapFiles;
+// FC 8, 11, 17
+use modbus_device::ServerId;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
@@ -86,20 +91,32 @@ impl ChangeCallbacks for Counter {
     fn on_holding_registers_change(&mut self, _: u16, _: &[u16], to: &[u16], _: &SessionInfo) {
         self.0 += to.len();
     }
+    fn on_file_records_change(&mut self, _: u16, _: u16, _: &[u16], to: &[u16], _: &SessionInfo) {
+        self.0 += to.len();
+    }
 }
 
-type Shared = Mutex<Service<HeapStorage, modbus_server::DefaultHandler, Counter>>;
+type Shared = Mutex<Service<DataBank<HeapStorage, Counter, HeapFiles>>>;
 
 fn setup() -> (Shared, Engine<1024, 2048>) {
     let mut id = DeviceIdentification::new();
     id.set_vendor_name(b"Vendor").unwrap();
     id.set_product_code(b"P-1").unwrap();
     id.set(0x80, &[0x55; 200]).unwrap();
-    let service = Service::new(DataBank::with_callbacks(
-        HeapStorage::default(),
-        Counter::default(),
-    ))
-    .with_device_identification(id);
+    let mut bank = DataBank::with_callbacks(HeapStorage::default(), Counter::default())
+        .with_files(HeapFiles::new(4, 10_000).unwrap());
+    // FC 24: a full queue at register 0x1000.
+    let queue: Vec<u16> = (1..=31).collect();
+    bank.set_fifo_queue(0x1000, &queue).unwrap();
+    let service = Service::new(bank)
+        .with_device_identification(id)
+        // FC 8, 11, 17
+        .with_server_id(
+            ServerId::new(&[0x2A])
+                .unwrap()
+                .with_additional_data(&[0x66; 240])
+                .unwrap(),
+        );
     let engine = Engine::new(EngineConfig::default(), None, Instant::ZERO);
     (Mutex::new(service), engine)
 }
@@ -131,6 +148,16 @@ fn requests() -> Vec<(&'static str, Vec<u8>, usize)> {
     write_coils.extend([0xA5; 246]);
     let mut read_write = hex("17 00 00 00 7D 00 10 00 79 F2");
     read_write.extend((0..121u16).flat_map(|v| (v ^ 0xFFFF).to_be_bytes()));
+    // FC 8, 11, 17
+    let mut echo = hex("08 00 00");
+    echo.extend([0x5A; 250]);
+    let diagnostics = [
+        ("FC 8 echo", echo, 7 + 253),
+        ("FC 8 bus message count", hex("08 00 0B 00 00"), 12),
+        ("FC 8 clear counters", hex("08 00 0A 00 00"), 12),
+        ("FC 11", hex("0B"), 12),
+        ("FC 17", hex("11"), 7 + 2 + 1 + 1 + 240),
+    ];
     [
         ("FC 1", hex("01 00 00 07 D0"), 9 + 250),
         ("FC 2", hex("02 00 00 07 D0"), 9 + 250),
@@ -149,8 +176,29 @@ fn requests() -> Vec<(&'static str, Vec<u8>, usize)> {
         ("exception 3", hex("03 00 00 00 00"), 9),
     ]
     .into_iter()
+    .chain(files_and_fifo_requests())
+    .chain(diagnostics)
     .map(|(name, pdu, response)| (name, mbap_frame(7, 1, &pdu), response))
     .collect()
+}
+
+// FC 20, 21, 24
+/// The largest requests and responses of FC 20, 21 and 24.
+fn files_and_fifo_requests() -> Vec<(&'static str, Vec<u8>, usize)> {
+    let mut write_file = hex("15 FB 06 0002 0000 007A");
+    write_file.extend((0..122u16).flat_map(|v| (v ^ 0x5A5A).to_be_bytes()));
+    let mut read_groups = hex("14 F5");
+    for file in 0..35u16 {
+        read_groups.extend(hex("06 0001"));
+        read_groups.extend((file * 3).to_be_bytes());
+        read_groups.extend(hex("0001"));
+    }
+    vec![
+        ("FC 20 one group", hex("14 07 06 0002 0000 007C"), 7 + 252),
+        ("FC 20 35 groups", read_groups, 7 + 2 + 35 * 4),
+        ("FC 21", write_file, 7 + 253),
+        ("FC 24", hex("18 1000"), 7 + 5 + 62),
+    ]
 }
 
 #[test]

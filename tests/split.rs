@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use common::exceptions::mbap_frame;
 use common::requests::{request, Sizes};
 use common::{to_hex, Conn};
-use modbus_server::{CloseReason, DataBank, EngineConfig, FixedStorage, Instant, Service};
+use modbus_device::{CloseReason, DataBank, EngineConfig, FixedStorage, Instant, Service};
 use proptest::prelude::*;
 
 type Tables = FixedStorage<2, 3, 20, 10>;

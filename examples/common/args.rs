@@ -13,15 +13,27 @@ pub struct Args {
     pub port: u16,
     /// Stop after this long; `None` runs until Ctrl-C.
     pub run_for: Option<Duration>,
+    /// Receives on Ctrl-C. The handler is installed by `parse`, before the
+    /// example starts its server and prints "listening": a Ctrl-C right
+    /// after that line stops the example cleanly instead of killing it.
+    ctrl_c: Option<mpsc::Receiver<()>>,
 }
 
 impl Args {
     /// Parses the process arguments; a bad one prints a one-line error and exits with 2.
     pub fn parse() -> Args {
-        Self::try_parse(std::env::args().skip(1)).unwrap_or_else(|e| {
+        let mut args = Self::try_parse(std::env::args().skip(1)).unwrap_or_else(|e| {
             eprintln!("error: {e}\nusage: [--host HOST] [--port PORT] [--seconds N]");
             exit(2)
-        })
+        });
+        let (tx, rx) = mpsc::channel();
+        match ctrlc::set_handler(move || {
+            let _ = tx.send(());
+        }) {
+            Ok(()) => args.ctrl_c = Some(rx),
+            Err(e) => eprintln!("warning: no Ctrl-C handler: {e}"),
+        }
+        args
     }
 
     fn try_parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -29,6 +41,7 @@ impl Args {
             host: "127.0.0.1".into(),
             port: 1502,
             run_for: None,
+            ctrl_c: None,
         };
         while let Some(arg) = it.next() {
             let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -54,19 +67,18 @@ impl Args {
 
     /// Blocks until `--seconds` have passed, or until Ctrl-C.
     pub fn wait(&self) {
-        let (tx, rx) = mpsc::channel();
-        if let Err(e) = ctrlc::set_handler(move || {
-            let _ = tx.send(());
-        }) {
-            eprintln!("warning: no Ctrl-C handler: {e}");
-        }
-        match self.run_for {
-            Some(limit) => {
-                let _ = rx.recv_timeout(limit);
+        match (&self.ctrl_c, self.run_for) {
+            (Some(ctrl_c), Some(limit)) => {
+                let _ = ctrl_c.recv_timeout(limit);
             }
-            None => {
-                let _ = rx.recv();
+            (Some(ctrl_c), None) => {
+                let _ = ctrl_c.recv();
             }
+            (None, Some(limit)) => std::thread::sleep(limit),
+            // No handler: Ctrl-C ends the process, as it does by default.
+            (None, None) => loop {
+                std::thread::park();
+            },
         }
     }
 }

@@ -1,20 +1,31 @@
-//! The simulator's command line, shared by the async-std (`server`) and smol
-//! (`smol_server`) examples: they differ only in the runtime type.
+//! The simulator's command line, shared by the `server` and `smol_server`
+//! examples: the runtime is a type parameter (`--runtime` picks it).
 
+use std::fmt;
+use std::net::SocketAddr;
 use std::process::exit;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
 
-use modbus_server::runtimes::{ConnectionEvent, ModbusServer, Runtime, ServerConfig};
-use modbus_server::{ChangeCallbacks, DataBank, DefaultHandler, HeapStorage, Service, SessionInfo};
+// The generic server, because this code runs on either runtime; a program
+// for one runtime names `runtimes::async_std::ModbusServer` or
+// `runtimes::smol::ModbusServer` (see the other examples).
+use modbus_device::runtimes::{ConnectionEvent, ModbusServer, Runtime, ServerConfig};
+use modbus_device::{ChangeCallbacks, DataBank, DefaultHandler, HeapStorage, Service, SessionInfo};
 
-use crate::config::SimConfig;
+use crate::{config, logger};
 
-const USAGE: &str = "usage: server [--host HOST] [--port PORT] [--ipv6] [--config FILE]
+const USAGE: &str =
+    "usage: server [--host HOST] [--port PORT] [--ipv6] [--config FILE] [--runtime NAME]
   --host HOST    name or address to listen on (default localhost; ::1 for IPv6 loopback, :: for all)
   --port PORT    TCP port (default 502; ports below 1024 need privileges)
-  --ipv6         resolve HOST to an IPv6 address
+  --ipv6         resolve HOST to an IPv6 address (an IPv4 address is an error)
   --config FILE  TOML file: table sizes, initial values, device identification
-  MODBUS_LOG=debug|info|warn sets the log level (default info)";
+                 (every key: examples/server/sample.toml)
+  --runtime NAME async-std, smol or tokio: each one the program was built with
+                 (cargo --features); default: async-std in `server`, smol in `smol_server`
+  MODBUS_LOG=debug|info|warn|off sets the log level (default info)";
 
 struct Args {
     host: String,
@@ -43,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "--ipv6" => args.ipv6 = true,
             "--config" => args.config = Some(value("--config")?),
+            // Chosen by `runtime_choice` before this runs.
+            "--runtime" => drop(value("--runtime")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 exit(0);
@@ -50,67 +63,257 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
+    check_ipv6_host(&args.host, args.ipv6)?;
     Ok(args)
 }
 
-/// Logs every change a client makes (the spec's "change monitoring").
-struct ChangeLog;
+/// The runtime `--runtime` names among `available` (those this program
+/// was built with), or `default`; a name that is not available ends the
+/// program with a usage error that says how to build it in.
+pub fn runtime_choice(available: &[&'static str], default: &'static str) -> &'static str {
+    let mut args = std::env::args().skip(1);
+    let mut chosen = None;
+    while let Some(arg) = args.next() {
+        if arg == "--runtime" {
+            chosen = args.next().or_else(|| {
+                eprintln!("error: --runtime needs a value\n{USAGE}");
+                exit(2)
+            });
+        }
+    }
+    let Some(name) = chosen else {
+        return default;
+    };
+    if let Some(found) = available.iter().find(|a| **a == name) {
+        return found;
+    }
+    if ["async-std", "smol", "tokio"].contains(&name.as_str()) {
+        eprintln!(
+            "error: --runtime {name}: this program was built without it (build with --features {name}); available: {}",
+            available.join(", ")
+        );
+    } else {
+        eprintln!("error: --runtime {name:?}: not a runtime (async-std, smol or tokio)\n{USAGE}");
+    }
+    exit(2)
+}
+
+/// `--ipv6` asks for an IPv6 listener; the server would bind an IPv4
+/// address literal as given, an IPv4 listener, so the pair is refused.
+fn check_ipv6_host(host: &str, ipv6: bool) -> Result<(), String> {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    if ipv6 && literal.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(format!(
+            "--ipv6 with the IPv4 address {host}: give an IPv6 address (::1, ::) or a host name, or drop --ipv6"
+        ));
+    }
+    Ok(())
+}
+
+/// Values a change line shows; the rest are counted ("(+92 more)").
+const SHOWN: usize = 8;
+
+/// Changes waiting for the reporter thread; beyond this they are dropped
+/// (and counted with the logger's dropped lines).
+const QUEUE_CHANGES: usize = 4096;
+
+/// Per-connection lines (connected, disconnected) logged each second; the
+/// rest are counted, so a client churning connections cannot flood the log.
+const CONNECTION_LINES_PER_SECOND: u32 = 10;
+
+#[derive(Clone, Copy)]
+enum Table {
+    Coils,
+    HoldingRegisters,
+}
+
+/// One contiguous run of changed values, as the callback records it: fixed
+/// size and no heap, so recording it under the service lock is cheap; the
+/// reporter thread formats it.
+struct Change {
+    table: Table,
+    address: u16,
+    len: usize,
+    first: [u16; SHOWN],
+    client: Option<SocketAddr>,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let table = match self.table {
+            Table::Coils => "coils",
+            Table::HoldingRegisters => "holding registers",
+        };
+        let end = usize::from(self.address) + self.len;
+        write!(f, "{table} {}..{end} changed by ", self.address)?;
+        match self.client {
+            Some(client) => write!(f, "{client}: [")?,
+            None => write!(f, "local: [")?,
+        }
+        for (i, value) in self.first.iter().take(self.len).enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            match self.table {
+                Table::Coils => write!(f, "{sep}{}", *value != 0)?,
+                Table::HoldingRegisters => write!(f, "{sep}{value}")?,
+            }
+        }
+        write!(f, "]")?;
+        if self.len > SHOWN {
+            write!(f, " (+{} more)", self.len - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
+/// Logs every change a client makes (pyModbusTCP's "change monitoring"
+/// example), one line per change. The library calls these callbacks under
+/// the service lock, so they only queue a [`Change`].
+struct ChangeLog(SyncSender<Change>);
+
+impl ChangeLog {
+    fn record(
+        &mut self,
+        table: Table,
+        address: u16,
+        to: impl ExactSizeIterator<Item = u16>,
+        srv_info: &SessionInfo,
+    ) {
+        if !log::log_enabled!(log::Level::Info) {
+            return;
+        }
+        let len = to.len();
+        let mut first = [0; SHOWN];
+        for (slot, value) in first.iter_mut().zip(to) {
+            *slot = value;
+        }
+        let change = Change {
+            table,
+            address,
+            len,
+            first,
+            client: srv_info.client_addr,
+        };
+        if self.0.try_send(change).is_err() {
+            logger::count_dropped(1);
+        }
+    }
+}
 
 impl ChangeCallbacks for ChangeLog {
     fn on_coils_change(
         &mut self,
         address: u16,
-        from: &[bool],
+        _from: &[bool],
         to: &[bool],
         srv_info: &SessionInfo,
     ) {
-        log::info!(
-            "coils {address}..={} changed {from:?} -> {to:?} by {}",
-            last(address, to.len()),
-            client(srv_info)
-        );
+        let to = to.iter().map(|&on| u16::from(on));
+        self.record(Table::Coils, address, to, srv_info);
     }
 
     fn on_holding_registers_change(
         &mut self,
         address: u16,
-        from: &[u16],
+        _from: &[u16],
         to: &[u16],
         srv_info: &SessionInfo,
     ) {
-        log::info!(
-            "holding registers {address}..={} changed {from:?} -> {to:?} by {}",
-            last(address, to.len()),
-            client(srv_info)
+        self.record(
+            Table::HoldingRegisters,
+            address,
+            to.iter().copied(),
+            srv_info,
         );
     }
 }
 
-fn last(address: u16, len: usize) -> usize {
-    usize::from(address) + len.saturating_sub(1)
+/// Connection events, counted where an attacker can trigger them in bulk.
+///
+/// Refusals are only counted, and reported once a second: each one is the
+/// same line. Connected and disconnected lines stay at info, one by one,
+/// because a simulator user wants to see their client come and go (and
+/// why it went); past a few a second they are counted instead.
+#[derive(Default)]
+struct ConnectionLog {
+    refused: AtomicU64,
+    shown: AtomicU32,
+    hidden: AtomicU64,
 }
 
-fn client(srv_info: &SessionInfo) -> String {
-    srv_info
-        .client_addr
-        .map_or_else(|| "local".into(), |a| a.to_string())
-}
-
-/// A minimal stderr logger, so the example needs no logging crate.
-struct StderrLogger(log::LevelFilter);
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= self.0
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            eprintln!("[{}] {}", record.level(), record.args());
+impl ConnectionLog {
+    fn on_event(&self, event: &ConnectionEvent) {
+        match event {
+            ConnectionEvent::Refused { .. } => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            ConnectionEvent::Connected { client } if self.may_show() => {
+                log::info!("{client} connected")
+            }
+            ConnectionEvent::Disconnected { client, reason } if self.may_show() => {
+                log::info!("{client} disconnected: {reason:?}")
+            }
+            _ => {}
         }
     }
 
-    fn flush(&self) {}
+    /// Whether this second's budget of connection lines has room.
+    fn may_show(&self) -> bool {
+        if !log::log_enabled!(log::Level::Info) {
+            return false;
+        }
+        let room = self.shown.fetch_add(1, Ordering::Relaxed) < CONNECTION_LINES_PER_SECOND;
+        if !room {
+            self.hidden.fetch_add(1, Ordering::Relaxed);
+        }
+        room
+    }
+
+    /// Once a second: what was counted, and a new budget.
+    fn report(&self) {
+        self.shown.store(0, Ordering::Relaxed);
+        let refused = self.refused.swap(0, Ordering::Relaxed);
+        if refused > 0 {
+            log::warn!("refused {refused} connections in the last second: too many connections");
+        }
+        let hidden = self.hidden.swap(0, Ordering::Relaxed);
+        if hidden > 0 {
+            log::info!("{hidden} more connected/disconnected lines in the last second (not shown)");
+        }
+    }
+}
+
+/// The reporter thread: formats the queued changes outside the service
+/// lock, and ticks the connection counters once a second.
+fn report(changes: Receiver<Change>, connections: &ConnectionLog) {
+    const SECOND: Duration = Duration::from_secs(1);
+    let mut tick = Instant::now() + SECOND;
+    loop {
+        let now = Instant::now();
+        if now >= tick {
+            connections.report();
+            tick = now + SECOND;
+        }
+        match changes.recv_timeout(tick - now) {
+            Ok(change) => {
+                log::info!("{change}");
+                for change in changes.try_iter() {
+                    log::info!("{change}");
+                }
+                // Let the next changes gather: a busy server then wakes
+                // this thread once per pause, not once per change.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// The runtime's info records ("listening on", "stopped") repeat the lines
+/// this program prints on stdout, so they are dropped (its warnings and
+/// debug records are kept).
+fn reported_by_this_program(metadata: &log::Metadata) -> bool {
+    metadata.level() == log::Level::Info && metadata.target().starts_with("modbus_device::runtimes")
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -127,24 +330,25 @@ pub fn main<R: Runtime>(name: &str) {
         Ok("off") => log::LevelFilter::Off,
         _ => log::LevelFilter::Info,
     };
-    let _ = log::set_logger(Box::leak(Box::new(StderrLogger(level))))
-        .map(|()| log::set_max_level(level));
+    logger::init(level, reported_by_this_program);
 
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("error: {e}\n{USAGE}");
         exit(2)
     });
-    let sim = match &args.config {
-        Some(path) => SimConfig::load(path).unwrap_or_else(|e| fail(e)),
-        None => SimConfig::defaults(),
-    };
-    let (storage, _) = sim
-        .build_data_bank()
-        .unwrap_or_else(|e| fail(e))
-        .into_parts();
-    let bank = DataBank::<HeapStorage, ChangeLog>::with_callbacks(storage, ChangeLog);
+    let (sim, bank) = config::load(args.config.as_deref()).unwrap_or_else(|e| fail(e));
+    let (storage, _, files) = bank.into_parts_with_files();
+    let (changes, queued) = mpsc::sync_channel(QUEUE_CHANGES);
+    let connections: &'static ConnectionLog = Box::leak(Box::default());
+    std::thread::Builder::new()
+        .name("change-log".into())
+        .spawn(move || report(queued, connections))
+        .unwrap_or_else(|e| fail(format!("cannot start the reporter thread: {e}")));
+    let bank = DataBank::<HeapStorage, ChangeLog>::with_callbacks(storage, ChangeLog(changes))
+        .with_files(files);
     let mut service = Service::with_handler(bank, DefaultHandler);
     service.device_identification = sim.device_identification.clone();
+    service.server_id = Some(sim.server_id.clone());
 
     let mut config = ServerConfig {
         host: args.host,
@@ -156,30 +360,33 @@ pub fn main<R: Runtime>(name: &str) {
     if let Some(max) = sim.max_connections {
         config.max_connections = max;
     }
+    if let Some(per_ip) = sim.max_connections_per_ip {
+        config.max_connections_per_ip = per_ip;
+    }
+    if let Some(policy) = sim.on_limit {
+        config.on_limit = policy;
+    }
     if let Some(idle) = sim.idle_timeout {
         config.engine.idle_timeout = idle;
     }
-    let server = ModbusServer::<R, _, _, _>::new(config, service);
-    server.on_event(|event| match event {
-        ConnectionEvent::Connected { client } => log::info!("{client} connected"),
-        ConnectionEvent::Disconnected { client, reason } => {
-            log::info!("{client} disconnected: {reason:?}")
-        }
-        ConnectionEvent::Refused { client } => log::warn!("{client} refused: too many connections"),
-        _ => {}
-    });
-    server.start().unwrap_or_else(|e| fail(e));
-    let addr = server
-        .local_addr()
-        .map_or_else(|| "?".into(), |a| a.to_string());
-    println!("{name}: modbus-server listening on {addr} (Ctrl-C to stop)");
-
+    let server = ModbusServer::<R, _, _>::new(config, service);
+    server.on_event(|event| connections.on_event(event));
+    // Before `start()` and the "listening" line: a Ctrl-C that arrives as
+    // soon as a user (or a test) sees that line must stop the server
+    // cleanly, not kill the process with the default SIGINT action.
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .unwrap_or_else(|e| fail(format!("cannot install the Ctrl-C handler: {e}")));
+    server.start().unwrap_or_else(|e| fail(e));
+    let addr = server
+        .local_addr()
+        .map_or_else(|| "?".into(), |a| a.to_string());
+    println!("{name}: modbus-device listening on {addr} (Ctrl-C to stop)");
+
     let _ = stop_rx.recv();
     server.stop();
+    log::logger().flush();
     println!("{name}: stopped");
 }

@@ -1,45 +1,20 @@
-//! The simulator's TOML configuration file. Every key is optional; unknown
-//! keys are errors, so a typo does not silently do nothing.
+//! The simulator's TOML configuration file: server limits, table sizes and
+//! default values, initial values, file records, FIFO queues, server id
+//! (FC 17) and device identification. Every key is
+//! optional; unknown keys are errors, so a typo does not silently do nothing.
+//! [`sample.toml`](sample.toml), next to this file, sets every key with a
+//! comment on each (tests/desktop_examples.rs loads it).
 //!
-//! ```toml
-//! [server]
-//! max_connections = 1024      # beyond it new connections are refused
-//! idle_timeout_s = 60         # 0 disables
-//!
-//! [data_bank]                 # sizes and default values (pyModbusTCP's DataBank arguments)
-//! coils_size = 65536
-//! coils_default_value = false
-//! d_inputs_size = 65536
-//! d_inputs_default_value = false
-//! h_regs_size = 65536
-//! h_regs_default_value = 0
-//! i_regs_size = 65536
-//! i_regs_default_value = 0
-//!
-//! [data_bank.holding_registers]   # initial values: start address = values
-//! 0 = [100, 200, 300]
-//! [data_bank.input_registers]
-//! 10 = [1, 2]
-//! [data_bank.coils]
-//! 0 = [true, false, true]
-//! [data_bank.discrete_inputs]
-//! 5 = [true]
-//!
-//! [device_identification]     # absent: function 43 answers exception 2
-//! vendor_name = "Seed"
-//! product_code = "MS-1"
-//! major_minor_revision = "1.0"
-//! vendor_url = "https://example.com"
-//! product_name = "modbus-server"
-//! model_name = "sim"
-//! user_application_name = "acceptance"
-//! [device_identification.objects]   # extra objects 0x80..=0xFF, keyed by decimal id
-//! 128 = "extra object"
-//! ```
+//! Every error names the file; a TOML syntax error keeps toml's lines that
+//! point at the place (line, column, caret).
 
 use std::time::Duration;
 
-use modbus_server::{object_id, DataBank, DeviceIdentification, HeapStorage, HeapStorageConfig};
+use modbus_device::runtimes::LimitPolicy;
+use modbus_device::{
+    object_id, DataBank, DeviceIdentification, HeapFiles, HeapStorage, HeapStorageConfig,
+    NoCallbacks, ServerId,
+};
 use toml::{Table, Value};
 
 /// What the file configures.
@@ -48,8 +23,23 @@ pub struct SimConfig {
     pub initial: Vec<Initial>,
     pub device_identification: Option<DeviceIdentification>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub on_limit: Option<LimitPolicy>,
     pub idle_timeout: Option<Option<Duration>>,
+    /// FC 20 / 21: `files.count` files of `files.records` records each.
+    pub files: (usize, usize),
+    /// FC 24: queues written at start, by FIFO pointer address.
+    pub fifo_queues: Vec<(u16, Vec<u16>)>,
+    /// FC 17: what the server reports.
+    pub server_id: ServerId,
 }
+
+/// The simulator's data bank: heap tables and heap files.
+pub type SimBank = DataBank<HeapStorage, NoCallbacks, HeapFiles>;
+
+/// Files served when the file does not say: 4 files of 10,000 records
+/// (80 KB), so that every function code answers out of the box.
+const DEFAULT_FILES: (usize, usize) = (4, 10_000);
 
 /// Initial values for one run of addresses.
 pub enum Initial {
@@ -66,21 +56,28 @@ impl SimConfig {
             initial: Vec::new(),
             device_identification: None,
             max_connections: None,
+            max_connections_per_ip: None,
+            on_limit: None,
             idle_timeout: None,
+            files: DEFAULT_FILES,
+            fifo_queues: Vec::new(),
+            server_id: default_server_id(),
         }
     }
 
-    /// Reads and checks `path`; the error is one line that names the problem.
+    /// Reads and checks `path`; the error names the file and the problem.
     pub fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {path}: {e}"))?;
-        Self::parse(&text).map_err(|e| format!("config file {path}: {e}"))
+        Self::parse(&text).map_err(|e| in_file(path, e))
     }
 
+    /// Checks `text`. A syntax error is toml's whole message: the position,
+    /// the line quoted with a caret under the place, then the problem.
     pub fn parse(text: &str) -> Result<Self, String> {
         let root: Table = text
             .parse()
-            .map_err(|e: toml::de::Error| one_line(&e.to_string()))?;
+            .map_err(|e: toml::de::Error| e.to_string().trim_end().to_string())?;
         let mut config = SimConfig::defaults();
         for (key, value) in &root {
             match key.as_str() {
@@ -89,9 +86,12 @@ impl SimConfig {
                 "device_identification" => {
                     config.device_identification = Some(device_identification(table(value, key)?)?)
                 }
+                "files" => config.files(table(value, "files")?)?,
+                "fifo" => config.fifo(table(value, "fifo")?)?,
+                "server_id" => config.server_id = server_id(table(value, "server_id")?)?,
                 other => {
                     return Err(format!(
-                    "unknown section [{other}] (expected server, data_bank, device_identification)"
+                    "unknown section [{other}] (expected server, data_bank, files, fifo, server_id, device_identification)"
                 ))
                 }
             }
@@ -105,6 +105,21 @@ impl SimConfig {
                 "max_connections" => {
                     let n = integer(value, "server.max_connections", 1, u32::MAX as i64)?;
                     self.max_connections = Some(n as usize);
+                }
+                "max_connections_per_ip" => {
+                    let n = integer(value, "server.max_connections_per_ip", 1, u32::MAX as i64)?;
+                    self.max_connections_per_ip = Some(n as usize);
+                }
+                "on_limit" => {
+                    self.on_limit = Some(match string(value, "server.on_limit")? {
+                        "refuse" => LimitPolicy::Refuse,
+                        "evict-least-active" | "evict" => LimitPolicy::EvictLeastActive,
+                        other => {
+                            return Err(format!(
+                                "server.on_limit = {other:?} is not \"refuse\" or \"evict-least-active\" (or \"evict\")"
+                            ))
+                        }
+                    });
                 }
                 "idle_timeout_s" => {
                     let s = integer(value, "server.idle_timeout_s", 0, 86_400 * 365)?;
@@ -174,8 +189,12 @@ impl SimConfig {
     }
 
     /// The data bank: sized, filled with defaults, then the initial values.
-    pub fn build_data_bank(&self) -> Result<DataBank<HeapStorage>, String> {
-        let mut bank = DataBank::from_config(self.tables).map_err(|e| e.to_string())?;
+    pub fn build_data_bank(&self) -> Result<SimBank, String> {
+        let (count, records) = self.files;
+        let files = HeapFiles::new(count, records).map_err(|e| format!("files: {e}"))?;
+        let mut bank = DataBank::from_config(self.tables)
+            .map_err(|e| e.to_string())?
+            .with_files(files);
         for initial in &self.initial {
             let result = match initial {
                 Initial::Coils(a, v) => bank
@@ -193,8 +212,73 @@ impl SimConfig {
             };
             result?;
         }
+        for (pointer, values) in &self.fifo_queues {
+            bank.set_fifo_queue(*pointer, values)
+                .map_err(|e| format!("fifo.queues.{pointer}: {e}"))?;
+        }
         Ok(bank)
     }
+
+    fn files(&mut self, t: &Table) -> Result<(), String> {
+        for (key, value) in t {
+            match key.as_str() {
+                // File numbers 1..=count; the specification's largest
+                // record number is 0x270F, so 10,000 records at most.
+                "count" => self.files.0 = integer(value, "files.count", 0, 0xFFFF)? as usize,
+                "records" => self.files.1 = integer(value, "files.records", 0, 10_000)? as usize,
+                other => return Err(format!("unknown key files.{other}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn fifo(&mut self, t: &Table) -> Result<(), String> {
+        for (key, value) in t {
+            match key.as_str() {
+                "queues" => {
+                    for (pointer, values) in table(value, "fifo.queues")? {
+                        let at = format!("fifo.queues.{pointer}");
+                        let pointer: u16 = pointer.parse().map_err(|_| {
+                            format!("{at}: the key must be a decimal register address 0..=65535")
+                        })?;
+                        let values = values
+                            .as_array()
+                            .ok_or_else(|| format!("{at} must be an array of registers"))?
+                            .iter()
+                            .map(|v| integer(v, &at, 0, 0xFFFF).map(|n| n as u16))
+                            .collect::<Result<Vec<u16>, String>>()?;
+                        self.fifo_queues.push((pointer, values));
+                    }
+                }
+                other => return Err(format!("unknown key fifo.{other}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// FC 17 when the file does not say: "modbus-device", running.
+fn default_server_id() -> ServerId {
+    ServerId::new(b"modbus-device").expect("13 bytes fit a server id")
+}
+
+fn server_id(t: &Table) -> Result<ServerId, String> {
+    let mut id = b"modbus-device".to_vec();
+    let mut running = true;
+    let mut additional = Vec::new();
+    for (key, value) in t {
+        let name = format!("server_id.{key}");
+        match key.as_str() {
+            "id" => id = string(value, &name)?.as_bytes().to_vec(),
+            "run_indicator" => running = boolean(value, &name)?,
+            "additional_data" => additional = string(value, &name)?.as_bytes().to_vec(),
+            other => return Err(format!("unknown key server_id.{other}")),
+        }
+    }
+    ServerId::new(&id)
+        .and_then(|s| s.with_additional_data(&additional))
+        .map(|s| s.with_run_indicator(running))
+        .map_err(|e| format!("server_id: {e}"))
 }
 
 fn device_identification(t: &Table) -> Result<DeviceIdentification, String> {
@@ -260,6 +344,20 @@ fn string<'a>(value: &'a Value, name: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("{name} must be a string"))
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The configuration of `path` (defaults without one) and its data bank;
+/// every error, the data bank's included, names the file.
+pub fn load(path: Option<&str>) -> Result<(SimConfig, SimBank), String> {
+    let sim = match path {
+        Some(path) => SimConfig::load(path)?,
+        None => SimConfig::defaults(),
+    };
+    let bank = sim.build_data_bank().map_err(|e| match path {
+        Some(path) => in_file(path, e),
+        None => e,
+    })?;
+    Ok((sim, bank))
+}
+
+fn in_file(path: &str, error: String) -> String {
+    format!("config file {path}: {error}")
 }

@@ -9,7 +9,10 @@
 mod cli;
 #[path = "../server/config.rs"]
 mod config;
+#[path = "../common/logger.rs"]
+mod logger;
 
 fn main() {
-    cli::main::<modbus_server::runtimes::smol::Smol>("smol_server");
+    cli::runtime_choice(&["smol"], "smol");
+    cli::main::<modbus_device::runtimes::smol::Smol>("smol_server");
 }

@@ -8,8 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modbus_server::wire::{ResponseWriter, MAX_PDU_LEN};
-use modbus_server::{DeviceIdentification, ExceptionCode};
+use modbus_device::wire::MAX_PDU_LEN;
+use modbus_device::ResponseWriter;
+use modbus_device::{DeviceIdentification, ExceptionCode};
 
 fn encode(
     id: &DeviceIdentification,

@@ -11,10 +11,10 @@
 use core::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use modbus_server::wire::{Frame, Request, HEADER_LEN, MAX_PDU_LEN};
-use modbus_server::{
-    CloseReason, DataBank, DeviceIdentification, Engine, EngineConfig, FixedStorage, HeapStorage,
-    HeapStorageConfig, Instant, Respond, Service,
+use modbus_device::wire::{Frame, Request, HEADER_LEN, MAX_PDU_LEN};
+use modbus_device::{
+    CloseReason, DataBank, DeviceIdentification, Engine, EngineConfig, FixedStorage, HeapFiles,
+    HeapStorage, HeapStorageConfig, Instant, Respond, ServerId, Service,
 };
 
 /// Small tables, so that most fuzzed addresses are out of range.
@@ -171,10 +171,16 @@ fuzz_target!(|data: &[u8]| {
 
     let (requests, broken) = expected_requests(stream);
 
-    // Heap tables, smallest buffers, the fuzzer's read sizes.
+    // Heap tables, files (FC 20/21), a server id (FC 17), smallest
+    // buffers, the fuzzer's read sizes.
     let heap_service = || {
-        let bank = DataBank::new(HeapStorage::new(HeapStorageConfig::default()).unwrap());
-        RefCell::new(Service::new(bank).with_device_identification(device_identification()))
+        let bank = DataBank::new(HeapStorage::new(HeapStorageConfig::default()).unwrap())
+            .with_files(HeapFiles::new(3, 40).unwrap());
+        RefCell::new(
+            Service::new(bank)
+                .with_device_identification(device_identification())
+                .with_server_id(ServerId::new(b"fuzz").unwrap()),
+        )
     };
     let heap = heap_service();
     let small_reads = run::<260, 260, _>(&heap, stream, &mut fuzzed_sizes);

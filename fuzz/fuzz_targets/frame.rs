@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modbus_server::wire::{Frame, Request, HEADER_LEN, MAX_ADU_LEN};
-use modbus_server::ExceptionCode;
+use modbus_device::wire::{Frame, Request, HEADER_LEN, MAX_ADU_LEN};
+use modbus_device::ExceptionCode;
 
 fuzz_target!(|data: &[u8]| {
     let len = Frame::<&[u8]>::frame_len(data);

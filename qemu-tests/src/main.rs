@@ -9,7 +9,7 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use modbus_server::{
+use modbus_device::{
     CloseReason, DataBank, DeviceIdentification, Engine, EngineConfig, FixedStorage, Instant,
     Service,
 };
@@ -18,7 +18,7 @@ use modbus_server::{
 /// large enough for the specification's examples, small enough that
 /// addresses past the end are exception 2.
 type Tables = FixedStorage<32, 32, 128, 16>;
-type Svc = Service<Tables>;
+type Svc = Service<DataBank<Tables>>;
 /// The smallest buffers the engine accepts: batching stops at one response.
 type Conn = Engine<260, 260>;
 

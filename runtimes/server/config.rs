@@ -6,20 +6,58 @@ use std::string::String;
 
 use crate::engine::{CloseReason, EngineConfig};
 
+/// Default of [`ServerConfig::max_connections_per_ip`]. A Modbus master
+/// holds one connection, a SCADA host or gateway a few per device it polls; 64 leaves such hosts plenty of room, while one hostile
+/// address holds at most 1/16 of the default 1,024 slots, so that at least
+/// 16 addresses always fit. A fixed number rather than a fraction of
+/// `max_connections`: lowering `max_connections` on a small server should
+/// not also throttle its one legitimate master.
+const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// Default of `ServerConfig::send_buffer` and `recv_buffer`: 64 KiB (Linux reserves 128 KiB).
+///
+/// A Modbus answer is at most 260 bytes, and a client keeps a few dozen
+/// requests in flight at most, so a few kilobytes carry any real
+/// connection at full speed; 64 KiB is still 250 maximal answers, several
+/// times what one batch or one pipelining client needs, so loopback and
+/// LAN throughput stay as they are. What it bounds is a client that never
+/// reads: the kernel's autotuning grows a send buffer to 4 MiB (Linux
+/// `tcp_wmem`), and a few hundred such clients then hold gigabytes and push
+/// the whole machine into TCP memory pressure. The receive side is pinned
+/// at Linux's own starting size (`tcp_rmem`: 128 KiB reserved), which the
+/// autotuning would otherwise grow while the client keeps sending.
+const DEFAULT_SOCKET_BUFFER: usize = 64 * 1024;
+
 /// What to do with a new connection when [`ServerConfig::max_connections`]
-/// are open.
+/// are open, or [`ServerConfig::max_connections_per_ip`] from its address.
+///
+/// Either way, connections whose client has already closed them are
+/// released first: a limit is only enforced against live connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LimitPolicy {
-    /// Close the new connection at once.
+    /// Close the new connection at once
+    /// ([`ConnectionEvent::Refused`]).
     #[default]
     Refuse,
-    /// Close the open connection that has been idle longest, and accept the new one.
-    EvictOldestIdle,
+    /// Close the open connection doing the least useful work, and accept
+    /// the new one: the connection whose last two responses reach back
+    /// furthest (two, so that the ranking measures a rate and does not
+    /// depend on who happened to be answered a moment ago), a connection
+    /// with fewer counting from when it was accepted. A client polling
+    /// every second outlives one that trickles a request over several
+    /// seconds, or never completes one, or does not read its responses. When the
+    /// new connection's address is at its
+    /// [`max_connections_per_ip`](ServerConfig::max_connections_per_ip),
+    /// the connection closed is one of that address's; otherwise it is
+    /// any address's. The evicted connection is reported as
+    /// [`DisconnectReason::Evicted`].
+    EvictLeastActive,
 }
 
-/// Everything the spec's `ModbusServer(host, port, no_block, ipv6, ...)`
+/// Everything pyModbusTCP's `ModbusServer(host, port, no_block, ipv6, ...)`
 /// constructor takes, plus the production limits pyModbusTCP lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[doc(alias = "ServerInfo")]
 pub struct ServerConfig {
     /// Name or address to listen on. Default `"localhost"`. `"::"` listens
     /// on every IPv6 and (dual-stack) IPv4 address; `"0.0.0.0"` on every IPv4 one.
@@ -33,12 +71,44 @@ pub struct ServerConfig {
     pub ipv6: bool,
     /// Most connections open at once. Default 1024.
     pub max_connections: usize,
-    /// What happens beyond `max_connections`. Default [`LimitPolicy::Refuse`].
+    /// Most connections open at once from one client address, so that one
+    /// host cannot hold every slot. Default 64: a Modbus master holds one
+    /// connection, a SCADA host or gateway a few, while one hostile address
+    /// holds at most 1/16 of the default 1,024 slots. Must not be 0.
+    ///
+    /// An IPv4 client reaching a dual-stack (`"::"`) listener, seen as an
+    /// IPv4-mapped IPv6 address, counts as its IPv4 address. Set it to
+    /// `max_connections` (or more) to have no per-address limit, e.g.
+    /// behind a proxy or NAT that presents every client with one address.
+    pub max_connections_per_ip: usize,
+    /// What happens beyond `max_connections` or `max_connections_per_ip`.
+    /// Default [`LimitPolicy::Refuse`].
     pub on_limit: LimitPolicy,
     /// Idle and stalled-frame timeouts of each connection.
     pub engine: EngineConfig,
     /// Set TCP_NODELAY on accepted connections (responses leave at once). Default true.
     pub nodelay: bool,
+    /// Kernel send buffer of each accepted connection (SO_SNDBUF), in
+    /// bytes; `None` leaves it to the kernel's autotuning. Default
+    /// `Some(65536)` (64 KiB: 250 maximal answers), which carries any real
+    /// Modbus client at full speed.
+    ///
+    /// This bounds the memory of a client that sends requests and never
+    /// reads the answers: once its answers fill this buffer the
+    /// connection stops reading its requests, and it is closed when
+    /// its write has stalled for the idle timeout
+    /// ([`CloseReason::WriteTimeout`]). Without a cap, Linux lets each such
+    /// socket grow to 4 MiB. Setting it turns the autotuning off for the
+    /// socket; Linux reserves twice the value, and raises values below its
+    /// minimum (about 4.5 KiB).
+    pub send_buffer: Option<usize>,
+    /// Kernel receive buffer of each accepted connection (SO_RCVBUF), in
+    /// bytes; `None` leaves it to the kernel's autotuning. Default
+    /// `Some(65536)` (64 KiB): room for thousands of small
+    /// pipelined requests, and a bound on what a client can queue while its
+    /// connection does not read. As for `send_buffer`, Linux reserves twice
+    /// the value.
+    pub recv_buffer: Option<usize>,
     /// Set SO_REUSEADDR on the listener (restart without waiting for
     /// TIME_WAIT). Default true.
     pub reuse_address: bool,
@@ -55,16 +125,20 @@ impl Default for ServerConfig {
             no_block: false,
             ipv6: false,
             max_connections: 1024,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             on_limit: LimitPolicy::Refuse,
             engine: EngineConfig::default(),
             nodelay: true,
+            send_buffer: Some(DEFAULT_SOCKET_BUFFER),
+            recv_buffer: Some(DEFAULT_SOCKET_BUFFER),
             reuse_address: true,
             backlog: 1024,
         }
     }
 }
 
-/// Why the server cannot start (the spec's `ModbusServer.Error` family).
+/// Why the server cannot start (pyModbusTCP's `ModbusServer.Error` family).
+#[doc(alias = "Error")]
 #[doc(alias = "NetworkError")]
 #[doc(alias = "DataFormatError")]
 #[derive(Debug)]
@@ -79,7 +153,7 @@ pub enum ServerError {
         /// The resolver's error, if it failed (rather than finding no address).
         source: Option<io::Error>,
     },
-    /// Binding or listening failed (the spec's `NetworkError`): address in
+    /// Binding or listening failed (pyModbusTCP's `NetworkError`): address in
     /// use, permission denied, address not available, ...
     Bind {
         /// The address tried.
@@ -89,10 +163,23 @@ pub enum ServerError {
     },
     /// `start()` while the server runs.
     AlreadyRunning,
+    /// A blocking `start()` (`no_block` false) on a thread that runs the
+    /// async runtime's tasks (inside a tokio runtime), where blocking would
+    /// stall them: use `server.run().await` there, or set `no_block`.
+    BlockingInRuntime,
     /// An impossible configuration.
     InvalidConfig {
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The runtime cannot run the server's tasks (from
+    /// [`Runtime::prepare`](super::Runtime::prepare)): the smol adapter
+    /// could not start a single executor thread, say. Nothing listens.
+    Runtime {
+        /// What failed.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
     },
 }
 
@@ -119,8 +206,14 @@ impl core::fmt::Display for ServerError {
                 }
             }
             ServerError::AlreadyRunning => f.write_str("the server is already running"),
+            ServerError::BlockingInRuntime => f.write_str(
+                "a blocking start() would stall the async runtime it is called from: use `server.run().await` there, or set no_block",
+            ),
             ServerError::InvalidConfig { reason } => {
                 write!(f, "invalid server configuration: {reason}")
+            }
+            ServerError::Runtime { what, source } => {
+                write!(f, "the runtime cannot serve: {what}: {source}")
             }
         }
     }
@@ -132,7 +225,8 @@ impl std::error::Error for ServerError {
             ServerError::Resolve {
                 source: Some(e), ..
             }
-            | ServerError::Bind { source: e, .. } => Some(e),
+            | ServerError::Bind { source: e, .. }
+            | ServerError::Runtime { source: e, .. } => Some(e),
             _ => None,
         }
     }
@@ -151,10 +245,14 @@ pub enum DisconnectReason {
     /// A user handler or callback panicked while serving it; the server
     /// goes on serving every other connection.
     HandlerPanicked,
-    /// Evicted to make room under [`LimitPolicy::EvictOldestIdle`].
+    /// Evicted to make room under [`LimitPolicy::EvictLeastActive`].
     Evicted,
     /// The server stopped.
     ServerStopped,
+    /// Refused at admission, beyond a limit under [`LimitPolicy::Refuse`]:
+    /// only what `serve_connection` returns for a stream it did not serve
+    /// (reported as [`ConnectionEvent::Refused`], never as a disconnect).
+    Refused,
 }
 
 /// Connection life-cycle events, for the application (pyModbusTCP users ask
@@ -174,7 +272,9 @@ pub enum ConnectionEvent {
         /// Why.
         reason: DisconnectReason,
     },
-    /// A connection was refused: `max_connections` reached.
+    /// A connection was refused: [`ServerConfig::max_connections`] or its
+    /// address's [`ServerConfig::max_connections_per_ip`] reached, under
+    /// [`LimitPolicy::Refuse`].
     Refused {
         /// The client's address.
         client: SocketAddr,

@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use std::vec::Vec;
 
-use super::connection::{lock, DesktopEngine};
-use crate::runtimes::io::EngineSlot;
+use super::connection::{lock, DesktopEngine, INPUT_BUFFER, OUTPUT_BUFFER};
+use crate::engine::Parked;
+use crate::runtimes::io::{EngineSlot, Slot};
 use crate::{EngineConfig, Instant};
 
 /// A connection parks after this long without input. Long enough that a
@@ -43,7 +44,12 @@ impl EnginePool {
                 engine.restart(Some(client), now);
                 engine
             }
-            None => Box::new(DesktopEngine::new(self.config, Some(client), now)),
+            None => {
+                let mut engine = Box::new(DesktopEngine::new(self.config, Some(client), now));
+                // The engine tells when it may be parked; `restart` keeps it.
+                engine.set_park_after(Some(PARK_AFTER));
+                engine
+            }
         }
     }
 
@@ -65,35 +71,51 @@ pub(crate) struct PooledSlot<'a> {
     pool: &'a EnginePool,
     client: SocketAddr,
     engine: Option<Box<DesktopEngine>>,
+    /// The deadline while parked (no engine): computed by the engine that
+    /// was parked, or from the configuration for a new connection.
+    parked: Parked,
     stash: [u8; STASH],
 }
 
 impl<'a> PooledSlot<'a> {
-    pub(crate) fn new(pool: &'a EnginePool, client: SocketAddr) -> Self {
+    /// The slot of a connection accepted from `client` at `now`.
+    pub(crate) fn new(pool: &'a EnginePool, client: SocketAddr, now: Instant) -> Self {
         PooledSlot {
             pool,
             client,
             engine: None,
+            parked: Parked::accepted(&pool.config, now),
             stash: [0; STASH],
+        }
+    }
+
+    fn give_engine_back(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            self.pool.put(engine);
         }
     }
 }
 
 impl Drop for PooledSlot<'_> {
     fn drop(&mut self) {
-        self.park();
+        self.give_engine_back();
     }
 }
 
-impl EngineSlot<{ super::connection::INPUT_BUFFER }, { super::connection::OUTPUT_BUFFER }>
-    for PooledSlot<'_>
-{
-    fn active(&mut self) -> Option<&mut DesktopEngine> {
-        self.engine.as_deref_mut()
+impl EngineSlot<INPUT_BUFFER, OUTPUT_BUFFER> for PooledSlot<'_> {
+    fn state(&mut self) -> Slot<'_, INPUT_BUFFER, OUTPUT_BUFFER> {
+        match self.engine.as_deref_mut() {
+            Some(engine) => Slot::Active(engine),
+            None => Slot::Parked {
+                parked: self.parked,
+                stash: &mut self.stash,
+            },
+        }
     }
 
-    fn stash(&mut self) -> &mut [u8] {
-        &mut self.stash
+    fn park(&mut self, parked: Parked) {
+        self.parked = parked;
+        self.give_engine_back();
     }
 
     fn wake(&mut self, len: usize, now: Instant) {
@@ -105,18 +127,7 @@ impl EngineSlot<{ super::connection::INPUT_BUFFER }, { super::connection::OUTPUT
         input[..len].copy_from_slice(&self.stash[..len]);
         engine.handle_input(len, now);
     }
-
-    fn park_after(&self) -> Option<Duration> {
-        Some(PARK_AFTER)
-    }
-
-    fn park(&mut self) {
-        if let Some(engine) = self.engine.take() {
-            self.pool.put(engine);
-        }
-    }
-
-    fn parked_deadline(&self, now: Instant) -> Option<Instant> {
-        self.pool.config.idle_timeout.map(|t| now + t)
-    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,18 +20,33 @@
 //! a miss lowers by 1). With the score at zero every eighth short read
 //! tries again, so a client that starts pipelining is noticed. A wrong
 //! guess costs time, never a lost wake-up.
+//!
+//! A socket the reactor reports ready can still refuse: Linux reports a TCP
+//! socket writable while its own send buffer has room, but under global TCP
+//! memory pressure (`net.ipv4.tcp_mem`: a few hundred clients that never
+//! read, each with a send buffer autotuned to megabytes) `send` fails with
+//! EAGAIN anyway, and registering again reports it writable at once: a spin
+//! through the reactor, thousands of failed sends a second per socket. So
+//! after the reactor's readiness was followed by a refusal (or by ENOBUFS /
+//! ENOMEM), the socket pauses on a timer before it registers again
+//! ([`Backoff`]); the engine's write-stall deadline still bounds the wait.
 
+use core::future::Future;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
+use core::time::Duration;
+use std::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
-use async_io::Async;
+use async_io::{Async, Timer};
 use futures::io::{AsyncRead, AsyncWrite};
 
+use super::net::{gone_after_peek, ServerListener, ServerStream};
+
 /// A listening socket on async-io's reactor.
-pub type Listener = Async<TcpListener>;
+pub(crate) type Listener = Async<TcpListener>;
 
 /// Registers a bound, listening std listener with the reactor.
 pub(crate) fn listener(listener: TcpListener) -> io::Result<Listener> {
@@ -56,6 +71,91 @@ const HIT_SCORE: u8 = 4;
 /// connection tolerates before registering first.
 const MAX_SCORE: u8 = 16;
 
+/// The longest pause after a refused operation: [`Backoff`] doubles from
+/// 1 ms up to this. Long enough that a socket refused for seconds costs a
+/// few dozen attempts a second; short next to the write-stall deadline
+/// (the idle timeout, 60 s by default) that ends such a connection.
+const MAX_BACKOFF: Duration = Duration::from_millis(64);
+
+/// Pauses between attempts on a socket that the reactor reports ready but
+/// that refuses the operation (see the module notes), so that they go
+/// through a timer rather than straight back to the reactor.
+///
+/// The first refusal in a row costs no pause: a readiness that was already
+/// used up (the task was woken by something else and wrote meanwhile) looks
+/// the same once. Then 1 ms, doubling up to [`MAX_BACKOFF`]. Any success
+/// starts over.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Refusals in a row.
+    refused: u8,
+    /// The pause in progress. Boxed: only refused sockets need one, and
+    /// every connection carries two of these.
+    pause: Option<Box<Timer>>,
+}
+
+impl Backoff {
+    /// The operation was refused although the socket looked ready.
+    fn refused(&mut self) {
+        if let Some(delay) = pause_after(self.refused) {
+            match &mut self.pause {
+                Some(timer) => timer.set_after(delay),
+                None => self.pause = Some(Box::new(Timer::after(delay))),
+            }
+        }
+        self.refused = self.refused.saturating_add(1);
+    }
+
+    /// The operation went through.
+    fn succeeded(&mut self) {
+        self.refused = 0;
+        self.pause = None;
+    }
+
+    /// Ready once no pause is in progress.
+    fn poll_pause(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(timer) = &mut self.pause {
+            ready!(Pin::new(&mut **timer).poll(cx));
+            self.pause = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+/// The pause after a refusal that follows `refused` others in a row: none
+/// after the first, then 1 ms, doubling up to [`MAX_BACKOFF`].
+fn pause_after(refused: u8) -> Option<Duration> {
+    let doublings = u32::from(refused.checked_sub(1)?).min(6);
+    Some(Duration::from_millis(1 << doublings).min(MAX_BACKOFF))
+}
+
+/// Whether a failed read or write may succeed later without anything
+/// changing on the connection: the kernel was short of memory or buffers.
+fn transient(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::OutOfMemory || e.raw_os_error() == Some(ENOBUFS)
+}
+
+/// The OS's "no buffer space available" error number.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const ENOBUFS: i32 = 105;
+#[cfg(windows)]
+const ENOBUFS: i32 = 10055; // WSAENOBUFS
+#[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
+const ENOBUFS: i32 = 55; // the BSDs and macOS
+
+/// Where a [`Socket`]'s next write stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteState {
+    /// Try the write.
+    Write,
+    /// The last write would have blocked: wait for the reactor (after any
+    /// pause) before trying again.
+    Blocked,
+    /// The reactor reported the socket writable: a write that is refused
+    /// now was refused by a ready socket.
+    Woken,
+}
+
 /// Where a [`Socket`]'s next read stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ReadState {
@@ -70,6 +170,9 @@ enum ReadState {
     Drained,
     /// Registered with the reactor: the next readiness it reports is new.
     Waiting,
+    /// The reactor reported the socket readable: a read that finds nothing
+    /// now found nothing in a ready socket.
+    Woken,
 }
 
 /// A connected TCP stream on async-io's reactor. Clones are handles on the
@@ -83,6 +186,9 @@ pub struct Socket {
     eager_score: u8,
     /// Short reads since eager reads were last tried.
     since_eager: u8,
+    read_backoff: Backoff,
+    write: WriteState,
+    write_backoff: Backoff,
 }
 
 impl Clone for Socket {
@@ -98,7 +204,29 @@ impl Socket {
             state: ReadState::Read,
             eager_score: HIT_SCORE,
             since_eager: 0,
+            read_backoff: Backoff::default(),
+            write: WriteState::Write,
+            write_backoff: Backoff::default(),
         }
+    }
+
+    /// Caps the kernel's send and receive buffers of this connection
+    /// (SO_SNDBUF, SO_RCVBUF; `None` leaves one to the kernel). Setting one
+    /// turns the kernel's autotuning off for it; Linux reserves twice the
+    /// value, for its bookkeeping.
+    pub(crate) fn set_buffer_sizes(
+        &self,
+        send: Option<usize>,
+        recv: Option<usize>,
+    ) -> io::Result<()> {
+        let socket = socket2::SockRef::from(self.inner.get_ref());
+        if let Some(size) = send {
+            socket.set_send_buffer_size(size)?;
+        }
+        if let Some(size) = recv {
+            socket.set_recv_buffer_size(size)?;
+        }
+        Ok(())
     }
 
     /// Sets TCP_NODELAY.
@@ -109,6 +237,16 @@ impl Socket {
     /// Shuts both directions down (wakes the connection's task with EOF).
     pub(crate) fn shutdown(&self) {
         let _ = self.inner.get_ref().shutdown(Shutdown::Both);
+    }
+
+    /// Whether the peer has gone, seen without taking anything from the
+    /// receive queue (a non-blocking `MSG_PEEK`): `Some(Ok(()))` when it
+    /// closed its side with nothing left unread, `Some(Err(kind))` when the
+    /// connection failed (reset, ...), `None` while it may still talk
+    /// (nothing to read yet, or bytes waiting for the connection's task).
+    pub(crate) fn peer_gone(&self) -> Option<Result<(), io::ErrorKind>> {
+        let mut byte = [0u8; 1];
+        gone_after_peek(self.inner.get_ref().peek(&mut byte))
     }
 
     /// The read came back short: the receive queue was empty. Reads on
@@ -137,42 +275,54 @@ impl AsyncRead for Socket {
                 // read: the reactor re-arms the socket with EPOLL_CTL_MOD,
                 // which reports a socket that is already readable.
                 ReadState::Drained | ReadState::Waiting => {
+                    ready!(this.read_backoff.poll_pause(cx));
                     let was_waiting = this.state == ReadState::Waiting;
                     this.state = ReadState::Waiting;
                     match this.inner.poll_readable(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Ready(Ok(())) if was_waiting => this.state = ReadState::Read,
+                        Poll::Ready(Ok(())) if was_waiting => this.state = ReadState::Woken,
                         // Not registered since the last wake-up: this is the
                         // readiness that woke the task, already consumed by a
                         // read. Polling again registers.
                         Poll::Ready(Ok(())) => {}
                     }
                 }
-                ReadState::Read | ReadState::Eager(_) => match { this.inner.get_ref() }.read(buf) {
-                    Ok(n) => {
-                        if let ReadState::Eager(_) = this.state {
-                            this.eager_score = (this.eager_score + HIT_SCORE).min(MAX_SCORE);
-                        }
-                        this.state = ReadState::Read;
-                        if n < buf.len() {
-                            this.after_short_read();
-                        }
-                        return Poll::Ready(Ok(n));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        this.state = match this.state {
-                            ReadState::Eager(tries) if tries > 1 => ReadState::Eager(tries - 1),
-                            ReadState::Eager(_) => {
-                                this.eager_score = this.eager_score.saturating_sub(1);
-                                ReadState::Drained
+                ReadState::Read | ReadState::Eager(_) | ReadState::Woken => {
+                    match { this.inner.get_ref() }.read(buf) {
+                        Ok(n) => {
+                            this.read_backoff.succeeded();
+                            if let ReadState::Eager(_) = this.state {
+                                this.eager_score = (this.eager_score + HIT_SCORE).min(MAX_SCORE);
                             }
-                            _ => ReadState::Drained,
-                        };
+                            this.state = ReadState::Read;
+                            if n < buf.len() {
+                                this.after_short_read();
+                            }
+                            return Poll::Ready(Ok(n));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            this.state = match this.state {
+                                ReadState::Eager(tries) if tries > 1 => ReadState::Eager(tries - 1),
+                                ReadState::Eager(_) => {
+                                    this.eager_score = this.eager_score.saturating_sub(1);
+                                    ReadState::Drained
+                                }
+                                ReadState::Woken => {
+                                    this.read_backoff.refused();
+                                    ReadState::Drained
+                                }
+                                _ => ReadState::Drained,
+                            };
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if transient(&e) => {
+                            this.read_backoff.refused();
+                            this.state = ReadState::Drained;
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Poll::Ready(Err(e)),
-                },
+                }
             }
         }
     }
@@ -184,13 +334,31 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
         loop {
-            match { self.inner.get_ref() }.write(buf) {
+            if this.write == WriteState::Blocked {
+                ready!(this.write_backoff.poll_pause(cx));
+                ready!(this.inner.poll_writable(cx))?;
+                this.write = WriteState::Woken;
+            }
+            match { this.inner.get_ref() }.write(buf) {
+                Ok(n) => {
+                    this.write = WriteState::Write;
+                    this.write_backoff.succeeded();
+                    return Poll::Ready(Ok(n));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.inner.poll_writable(cx))?;
+                    if this.write == WriteState::Woken {
+                        this.write_backoff.refused();
+                    }
+                    this.write = WriteState::Blocked;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                result => return Poll::Ready(result),
+                Err(e) if transient(&e) => {
+                    this.write_backoff.refused();
+                    this.write = WriteState::Blocked;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -202,6 +370,42 @@ impl AsyncWrite for Socket {
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.inner.get_ref().shutdown(Shutdown::Write))
+    }
+}
+
+impl ServerListener for Listener {
+    type Stream = Socket;
+
+    fn from_std(std_listener: TcpListener) -> io::Result<Self> {
+        listener(std_listener)
+    }
+
+    fn accept(
+        &self,
+    ) -> impl core::future::Future<Output = io::Result<(Socket, SocketAddr)>> + Send {
+        accept(self)
+    }
+}
+
+impl ServerStream for Socket {
+    fn shutdown_read(&self) {
+        let _ = self.inner.get_ref().shutdown(Shutdown::Read);
+    }
+
+    fn set_buffer_sizes(&self, send: Option<usize>, recv: Option<usize>) -> io::Result<()> {
+        Socket::set_buffer_sizes(self, send, recv)
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        Socket::set_nodelay(self, on)
+    }
+
+    fn shutdown(&self) {
+        Socket::shutdown(self);
+    }
+
+    fn peer_gone(&self) -> Option<Result<(), io::ErrorKind>> {
+        Socket::peer_gone(self)
     }
 }
 
@@ -296,6 +500,45 @@ mod tests {
         socket.eager_score = HIT_SCORE;
         socket.after_short_read();
         assert_eq!(socket.state, ReadState::Eager(EAGER_READS));
+    }
+
+    #[test]
+    fn refusals_pause_on_a_timer_that_grows_to_the_cap_and_success_resets() {
+        let delays: std::vec::Vec<_> = (0..10).map(pause_after).collect();
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(
+            delays,
+            [
+                None,
+                ms(1),
+                ms(2),
+                ms(4),
+                ms(8),
+                ms(16),
+                ms(32),
+                ms(64),
+                ms(64),
+                ms(64)
+            ]
+        );
+        assert_eq!(pause_after(u8::MAX), Some(MAX_BACKOFF));
+
+        let mut backoff = Backoff::default();
+        let mut cx = Context::from_waker(core::task::Waker::noop());
+        backoff.refused();
+        assert!(backoff.poll_pause(&mut cx).is_ready(), "the first is free");
+        backoff.refused();
+        assert!(backoff.poll_pause(&mut cx).is_pending(), "the second waits");
+        let started = std::time::Instant::now();
+        async_io::block_on(core::future::poll_fn(|cx| backoff.poll_pause(cx)));
+        assert!(started.elapsed() >= Duration::from_millis(1) / 2);
+        assert!(backoff.poll_pause(&mut cx).is_ready(), "a pause ends");
+        backoff.succeeded();
+        backoff.refused();
+        assert!(
+            backoff.poll_pause(&mut cx).is_ready(),
+            "success starts over"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::wire::ExceptionCode;
 /// [`bit_bytes`]: FixedStorage::bit_bytes
 ///
 /// ```
-/// use modbus_server::{DataBank, FixedStorage};
+/// use modbus_device::{DataBank, FixedStorage};
 ///
 /// // 100 coils (104 after rounding), 16 discrete inputs, 64 + 32 registers:
 /// // 2 bytes + 13 + 128 + 64 of RAM.
@@ -55,17 +55,20 @@ impl<const C: usize, const D: usize, const H: usize, const I: usize> FixedStorag
     );
 
     /// Bytes needed for `bits` bits: use it for `COIL_BYTES` and `DISCRETE_INPUT_BYTES`.
+    #[must_use]
     pub const fn bit_bytes(bits: usize) -> usize {
         bits.div_ceil(8)
     }
 
     /// All bits false, all registers 0.
+    #[must_use]
     pub const fn new() -> Self {
         Self::filled(false, false, 0, 0)
     }
 
-    /// Every entry of each table set to the given default value (the spec's
+    /// Every entry of each table set to the given default value (pyModbusTCP's
     /// `coils_default_value`, `d_inputs_default_value`, ...).
+    #[must_use]
     pub const fn filled(coils: bool, discrete_inputs: bool, holding: u16, input: u16) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::SIZES_FIT;

@@ -6,10 +6,12 @@ use alloc::vec::Vec;
 use super::{range_in, BitTable, Storage, WordTable, MAX_TABLE_SIZE};
 use crate::wire::ExceptionCode;
 
-/// Sizes and default values of [`HeapStorage`]: the parameters of the spec's
+/// Sizes and default values of [`HeapStorage`]: the parameters of pyModbusTCP's
 /// `DataBank(coils_size=0x10000, coils_default_value=False, ...)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[doc(alias = "coils_size")]
+#[doc(alias = "coils_default_value")]
 pub struct HeapStorageConfig {
     /// Number of coils (at most 0x10000).
     pub coils_size: usize,
@@ -84,7 +86,11 @@ impl Default for HeapStorage {
 }
 
 impl HeapStorage {
-    /// Tables as `config` says; a size above 0x10000 is an error.
+    /// Tables as `config` says.
+    ///
+    /// # Errors
+    ///
+    /// [`TableTooLarge`], naming the table, when a size is above 0x10000.
     pub fn new(config: HeapStorageConfig) -> Result<Self, TableTooLarge> {
         for (table, size) in [
             ("coils_size", config.coils_size),
@@ -105,6 +111,7 @@ impl HeapStorage {
     }
 
     /// 0x10000 entries per table, all false / 0.
+    #[must_use]
     pub fn with_defaults() -> Self {
         let size = MAX_TABLE_SIZE;
         HeapStorage {

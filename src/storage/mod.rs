@@ -1,20 +1,29 @@
 //! Where the data lives: the [`Storage`] trait for the four Modbus tables,
-//! its two implementations, and [`DataBank`], the spec's data bank.
+//! its two implementations, and [`DataBank`], pyModbusTCP's data bank.
 //!
 //! - [`FixedStorage`]: sizes fixed at compile time, no heap, coils and
 //!   discrete inputs bit-packed (for firmware).
 //! - [`HeapStorage`] (feature `alloc`): sizes chosen at run time, 0x10000
 //!   entries per table by default (for desktops).
-//! - Your own type: implement [`Storage`] to serve virtual data (the
-//!   spec's `virtual_mode`) from a sensor, another bus, or a computation.
+//! - Your own type: implement [`Storage`] to serve virtual data
+//!   (pyModbusTCP's `virtual_mode`) from a sensor, another bus, or a computation.
 
+mod bank;
 mod data_bank;
+// FC 20, 21, 24
+mod fifo;
+mod files;
 mod fixed;
 #[cfg(feature = "alloc")]
 mod heap;
 
+pub use bank::{Bank, Banks};
 pub use data_bank::{AccessError, ChangeCallbacks, DataBank, NoCallbacks};
 pub use fixed::FixedStorage;
+// FC 20, 21, 24
+pub use files::{FileStorage, FixedFiles, NoFiles};
+#[cfg(feature = "alloc")]
+pub use files::{FilesTooLarge, HeapFiles};
 #[cfg(feature = "alloc")]
 pub use heap::{HeapStorage, HeapStorageConfig, TableTooLarge};
 
@@ -48,7 +57,7 @@ pub enum WordTable {
 
 /// The four Modbus tables, as a block of bits and words.
 ///
-/// These are the spec's override points `get_bits`, `set_bits`, `get_words`
+/// These are pyModbusTCP's override points `get_bits`, `set_bits`, `get_words`
 /// and `set_words`. Callers ([`DataBank`]) check every range against
 /// [`bits_len`](Storage::bits_len) / [`words_len`](Storage::words_len)
 /// before calling, so an implementation sees only `address + len <= size`.
@@ -62,7 +71,7 @@ pub enum WordTable {
 /// # Example: virtual data
 ///
 /// ```
-/// use modbus_server::{BitTable, ExceptionCode, Storage, WordTable};
+/// use modbus_device::{BitTable, ExceptionCode, Storage, WordTable};
 ///
 /// /// Input register `n` reads as `n * 10`; nothing is stored.
 /// struct Computed;
@@ -89,11 +98,16 @@ pub enum WordTable {
 ///     }
 /// }
 ///
-/// let bank = modbus_server::DataBank::new(Computed);
+/// let bank = modbus_device::DataBank::new(Computed);
 /// let mut out = [0u16; 3];
 /// bank.get_input_registers(7, &mut out).unwrap();
 /// assert_eq!(out, [70, 80, 90]);
 /// ```
+#[doc(alias = "virtual_mode")]
+#[doc(alias = "get_bits")]
+#[doc(alias = "set_bits")]
+#[doc(alias = "get_words")]
+#[doc(alias = "set_words")]
 pub trait Storage {
     /// Number of entries in a bit table (at most [`MAX_TABLE_SIZE`]).
     fn bits_len(&self, table: BitTable) -> usize;
@@ -102,6 +116,12 @@ pub trait Storage {
     fn words_len(&self, table: WordTable) -> usize;
 
     /// Reads `out.len()` bits starting at `address`.
+    ///
+    /// # Errors
+    ///
+    /// Any [`ExceptionCode`] the storage wants the client to receive (for
+    /// example [`ExceptionCode::ServerDeviceFailure`] when a device behind a
+    /// virtual storage does not answer); a `set_*` that fails writes nothing.
     fn get_bits(
         &self,
         table: BitTable,
@@ -110,6 +130,12 @@ pub trait Storage {
     ) -> Result<(), ExceptionCode>;
 
     /// Writes `values` starting at `address`, all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// Any [`ExceptionCode`] the storage wants the client to receive (for
+    /// example [`ExceptionCode::ServerDeviceFailure`] when a device behind a
+    /// virtual storage does not answer); a `set_*` that fails writes nothing.
     fn set_bits(
         &mut self,
         table: BitTable,
@@ -118,6 +144,12 @@ pub trait Storage {
     ) -> Result<(), ExceptionCode>;
 
     /// Reads `out.len()` registers starting at `address`.
+    ///
+    /// # Errors
+    ///
+    /// Any [`ExceptionCode`] the storage wants the client to receive (for
+    /// example [`ExceptionCode::ServerDeviceFailure`] when a device behind a
+    /// virtual storage does not answer); a `set_*` that fails writes nothing.
     fn get_words(
         &self,
         table: WordTable,
@@ -126,6 +158,12 @@ pub trait Storage {
     ) -> Result<(), ExceptionCode>;
 
     /// Writes `values` starting at `address`, all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// Any [`ExceptionCode`] the storage wants the client to receive (for
+    /// example [`ExceptionCode::ServerDeviceFailure`] when a device behind a
+    /// virtual storage does not answer); a `set_*` that fails writes nothing.
     fn set_words(
         &mut self,
         table: WordTable,

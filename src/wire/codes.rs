@@ -65,6 +65,22 @@ enum_with_unknown! {
         /// 0x2B, encapsulated interface transport (MEI); 0x2B/0x0E is read
         /// device identification.
         EncapsulatedInterfaceTransport = 0x2B,
+        // FC 20, 21, 24
+        /// 0x14, read file record.
+        ReadFileRecord = 0x14,
+        /// 0x15, write file record.
+        WriteFileRecord = 0x15,
+        /// 0x18, read FIFO queue.
+        ReadFifoQueue = 0x18,
+        // FC 8, 11, 17
+        /// 0x08, diagnostics (sub-functions: echo, restart, counters).
+        Diagnostics = 0x08,
+        /// 0x0B, get comm event counter.
+        GetCommEventCounter = 0x0B,
+        /// 0x11, report server id (the specification's former "report
+        /// slave id").
+        #[doc(alias = "ReportSlaveId")]
+        ReportServerId = 0x11,
     }
 }
 

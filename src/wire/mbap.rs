@@ -90,9 +90,14 @@ impl<T: AsRef<[u8]>> Frame<T> {
     ///
     /// Returns `Ok(None)` while the frame is incomplete (fewer bytes than the
     /// header, or than the header's length field announces), `Ok(Some(len))`
-    /// with the frame's total length once it is complete, and `Err` for a
-    /// header that can never start a valid frame. Bytes after the frame are
-    /// not looked at: they belong to the next frame.
+    /// with the frame's total length once it is complete. Bytes after the
+    /// frame are not looked at: they belong to the next frame.
+    ///
+    /// # Errors
+    ///
+    /// A header that can never start a valid frame: a protocol id other than
+    /// 0 ([`FrameError::ProtocolId`]) or a length field outside `2..=254`
+    /// ([`FrameError::Length`]).
     pub fn frame_len(buffer: &[u8]) -> Result<Option<usize>, FrameError> {
         let (Some(protocol), Some(length)) = (
             be_u16(buffer, field::PROTOCOL_ID.start),
@@ -112,7 +117,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// Wraps `buffer` if it starts with one complete, valid frame; the view
-    /// covers that frame only.
+    /// covers that frame only (`Ok(None)` while it is incomplete).
+    ///
+    /// # Errors
+    ///
+    /// As [`frame_len`](Self::frame_len).
     pub fn new_checked(buffer: T) -> Result<Option<Frame<T>>, FrameError> {
         Ok(Self::frame_len(buffer.as_ref())?.map(|len| Frame { buffer, len }))
     }
@@ -184,7 +193,7 @@ pub(crate) fn emit_header(out: &mut [u8], header: Header, pdu_len: usize) -> Opt
 mod tests {
     use super::*;
 
-    // Read holding registers 0x006B x3 (Modbus spec example), transaction 0x0001, unit 0x11.
+    // Read holding registers 0x006B x3 (Modbus Application Protocol, section 6.3), transaction 0x0001, unit 0x11.
     const REQUEST: [u8; 12] = [
         0x00, 0x01, /* tid */ 0x00, 0x00, /* proto */ 0x00, 0x06,
         /* len */ 0x11, /* unit */

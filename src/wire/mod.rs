@@ -1,22 +1,47 @@
-//! Stateless views over bytes: the MBAP header, request PDUs, response
-//! encoding, function and exception codes.
+//! Stateless views over bytes: the MBAP header, request and response PDUs
+//! (each with a parse and an emit, so that they round-trip), function and
+//! exception codes.
 //!
 //! Everything here parses untrusted input only through checked views: a
 //! constructor validates lengths once, after which no accessor can panic.
 //! Nothing here allocates, keeps state, or knows about storage.
 
-mod codes;
+pub(crate) mod codes;
 mod mbap;
+pub(crate) mod mei;
 mod request;
-mod response;
+pub(crate) mod response;
+mod response_pdu;
 mod values;
+// FC 20, 21, 24
+mod fifo;
+mod file_record;
 
-pub use codes::{ExceptionCode, FunctionCode};
+// ExceptionCode, FunctionCode, ResponseWriter and WriteError are what a
+// handler uses: the crate root exports them, and only the root (one path).
+pub(crate) use codes::{ExceptionCode, FunctionCode};
 pub(crate) use mbap::emit_header;
 pub use mbap::{Frame, FrameError, Header, HEADER_LEN, MAX_ADU_LEN, MAX_PDU_LEN};
+pub use mei::DeviceObjects;
 pub use request::{limits, Request};
-pub use response::{pack_bits, ResponseWriter, WriteError};
+pub(crate) use response::exception_pdu;
+pub use response::pack_bits;
+pub(crate) use response::{ResponseWriter, WriteError};
+pub use response_pdu::{emit_read_bits, emit_read_words, Response, ResponseError};
+// FC 8, 11, 17
+pub(crate) use response_pdu::{emit_comm_event_counter, emit_diagnostics, emit_report_server_id};
 pub use values::{Bits, Words};
+// FC 20, 21, 24
+pub use fifo::{emit_read_fifo_queue, MAX_FIFO_COUNT};
+pub use file_record::{
+    FileRecord, FileRecordData, FileRecordReads, FileRecordWrite, FileRecordWrites,
+    ReadFileRecordWriter, MAX_READ_FILE_WORDS, MAX_RECORDS_PER_FILE, MAX_RECORD_NUMBER,
+    MAX_WRITE_FILE_WORDS, READ_BYTE_COUNT, REFERENCE_TYPE, WRITE_BYTE_COUNT,
+};
+
+/// Bytes of one register on the wire, big-endian (Modbus Application
+/// Protocol Specification V1.1b3, section 4.2).
+pub(crate) const REGISTER_LEN: usize = 2;
 
 /// A range of byte offsets inside a packet, as in smoltcp's `wire` module.
 pub(crate) type Field = core::ops::Range<usize>;

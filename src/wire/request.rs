@@ -1,9 +1,12 @@
 //! Request PDUs: parsing with the check order and exception codes of
 //! `behaviour.md` (unsupported function → 1; quantity, byte count or short
-//! PDU → 3). Address ranges depend on the tables and are checked by the
-//! dispatcher (→ 2).
+//! PDU → 3), and emitting (the client side, and round-trip tests). Address
+//! ranges depend on the tables and are checked by the dispatcher (→ 2).
 
-use super::{be_u16, Bits, ExceptionCode, FunctionCode, Words};
+use super::{be_u16, Bits, ExceptionCode, FunctionCode, ResponseWriter, Words, WriteError};
+use super::{Field, MAX_PDU_LEN, REGISTER_LEN};
+// FC 20, 21, 24
+use super::{fifo, file_record, FileRecordReads, FileRecordWrites};
 
 /// The protocol's quantity limits, per function.
 pub mod limits {
@@ -23,8 +26,73 @@ pub mod limits {
 
 use limits::*;
 
+/// Byte positions inside a request PDU, function code at 0, as laid out in
+/// the "Request" tables of the Modbus Application Protocol Specification
+/// V1.1b3, section 6 (MBAP-relative positions are in `mbap.rs`).
+mod field {
+    use crate::wire::Field;
+
+    /// Every function (section 4.1): the function code.
+    pub const FUNCTION: usize = 0;
+
+    /// FC 0x01..=0x06, 0x0F, 0x10, 0x16 (sections 6.1-6.6, 6.11, 6.12,
+    /// 6.16): the (first) address.
+    pub const ADDRESS: Field = 1..3;
+    /// FC 0x01..=0x04, 0x0F, 0x10 (sections 6.1-6.4, 6.11, 6.12): how
+    /// many bits or registers.
+    pub const QUANTITY: Field = 3..5;
+    /// FC 0x05, 0x06 (sections 6.5, 6.6): the value written.
+    pub const VALUE: Field = 3..5;
+    /// FC 0x0F, 0x10 (sections 6.11, 6.12): bytes of values that follow.
+    pub const BYTE_COUNT: usize = 5;
+    /// FC 0x0F, 0x10 (sections 6.11, 6.12): the first byte of the values.
+    pub const VALUES: usize = 6;
+
+    /// FC 0x16 (section 6.16): the AND mask.
+    pub const AND_MASK: Field = 3..5;
+    /// FC 0x16 (section 6.16): the OR mask.
+    pub const OR_MASK: Field = 5..7;
+
+    /// FC 0x17 (section 6.17): the first register read.
+    pub const READ_ADDRESS: Field = 1..3;
+    /// FC 0x17 (section 6.17): how many registers are read.
+    pub const READ_QUANTITY: Field = 3..5;
+    /// FC 0x17 (section 6.17): the first register written.
+    pub const WRITE_ADDRESS: Field = 5..7;
+    /// FC 0x17 (section 6.17): how many registers are written.
+    pub const WRITE_QUANTITY: Field = 7..9;
+    /// FC 0x17 (section 6.17): bytes of written values that follow.
+    pub const WRITE_BYTE_COUNT: usize = 9;
+    /// FC 0x17 (section 6.17): the first byte of the written values.
+    pub const WRITE_VALUES: usize = 10;
+
+    /// FC 0x2B (sections 6.19, 6.21): the MEI type.
+    pub const MEI_TYPE: usize = 1;
+    /// FC 0x2B / 0x0E (section 6.21): the read device id code.
+    pub const READ_CODE: usize = 2;
+    /// FC 0x2B / 0x0E (section 6.21): the first (or the one) object.
+    pub const OBJECT_ID: usize = 3;
+    /// FC 0x2B / 0x0E (section 6.21): the whole request, object id last.
+    pub const READ_DEVICE_ID_LEN: usize = OBJECT_ID + 1;
+
+    // FC 8, 11, 17
+    /// FC 0x08 (section 6.8): the sub-function.
+    pub const SUB_FUNCTION: Field = 1..3;
+    /// FC 0x08 (section 6.8): the first byte of the data, which runs to
+    /// the end of the PDU.
+    pub const DIAGNOSTIC_DATA: usize = 3;
+    /// FC 0x0B, 0x11 (sections 6.9, 6.13): the whole request, the function
+    /// code alone.
+    pub const FUNCTION_ONLY_LEN: usize = FUNCTION + 1;
+}
+
+/// FC 0x05 (section 6.5): the only two values of a coil write.
 const ON: u16 = 0xFF00;
 const OFF: u16 = 0x0000;
+
+/// FC 0x2B / 0x0E (section 6.21): read device id codes 1 (basic stream),
+/// 2 (regular), 3 (extended) and 4 (one specific object).
+const READ_CODES: core::ops::RangeInclusive<u8> = 1..=4;
 
 /// A parsed request PDU. Values are checked views into the received bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,23 +181,59 @@ pub enum Request<'a> {
         /// The first object (streams) or the one object (code 4).
         object_id: u8,
     },
+    // FC 20, 21, 24
+    /// FC 0x14: one or more groups of file records to read.
+    ReadFileRecord {
+        /// The checked sub-requests.
+        records: FileRecordReads<'a>,
+    },
+    /// FC 0x15: one or more groups of file records to write, all or none.
+    WriteFileRecord {
+        /// The checked sub-requests and their values.
+        records: FileRecordWrites<'a>,
+    },
+    /// FC 0x18: the queue at a FIFO pointer address.
+    ReadFifoQueue {
+        /// The FIFO pointer address.
+        pointer: u16,
+    },
+    // FC 8, 11, 17
+    /// FC 0x08, diagnostics: a sub-function and its data.
+    Diagnostics {
+        /// Which test or counter (section 6.8.1).
+        sub_function: u16,
+        /// The data field: every byte after the sub-function (the PDU's
+        /// length delimits it).
+        data: &'a [u8],
+    },
+    /// FC 0x0B, get comm event counter (no fields).
+    GetCommEventCounter,
+    /// FC 0x11, report server id (no fields).
+    #[doc(alias = "ReportSlaveId")]
+    ReportServerId,
 }
 
 impl<'a> Request<'a> {
     /// Parses a request PDU (function code first).
     ///
     /// Never panics. Bytes after the last field a function needs are
-    /// ignored. An unsupported function code, including an empty PDU and
-    /// 0x80..=0xFF, is [`ExceptionCode::IllegalFunction`]; a PDU too short
-    /// for its function or a value outside the protocol's limits is
+    /// ignored.
+    ///
+    /// # Errors
+    ///
+    /// The exception a server answers: an unsupported function code,
+    /// including an empty PDU and 0x80..=0xFF, is
+    /// [`ExceptionCode::IllegalFunction`]; a PDU too short for its function
+    /// or a value outside the protocol's limits is
     /// [`ExceptionCode::IllegalDataValue`]; an MEI type other than 0x0E is
     /// [`ExceptionCode::IllegalDataAddress`] (as pyModbusTCP).
     pub fn parse(pdu: &'a [u8]) -> Result<Request<'a>, ExceptionCode> {
-        let Some((&function, data)) = pdu.split_first() else {
+        let Some(&function) = pdu.get(field::FUNCTION) else {
             return Err(ExceptionCode::IllegalFunction);
         };
-        let word = |at: usize| be_u16(data, at).ok_or(ExceptionCode::IllegalDataValue);
-        let quantity_in = |at: usize, max: u16| -> Result<u16, ExceptionCode> {
+        let byte = |at: usize| pdu.get(at).copied().ok_or(ExceptionCode::IllegalDataValue);
+        let word = |at: Field| be_u16(pdu, at.start).ok_or(ExceptionCode::IllegalDataValue);
+        let quantity_in = |at: Field, max: u16| -> Result<u16, ExceptionCode> {
             let q = word(at)?;
             if (1..=max).contains(&q) {
                 Ok(q)
@@ -139,65 +243,66 @@ impl<'a> Request<'a> {
         };
         let request = match FunctionCode::from(function) {
             FunctionCode::ReadCoils => Request::ReadCoils {
-                address: word(0)?,
-                quantity: quantity_in(2, MAX_READ_BITS)?,
+                address: word(field::ADDRESS)?,
+                quantity: quantity_in(field::QUANTITY, MAX_READ_BITS)?,
             },
             FunctionCode::ReadDiscreteInputs => Request::ReadDiscreteInputs {
-                address: word(0)?,
-                quantity: quantity_in(2, MAX_READ_BITS)?,
+                address: word(field::ADDRESS)?,
+                quantity: quantity_in(field::QUANTITY, MAX_READ_BITS)?,
             },
             FunctionCode::ReadHoldingRegisters => Request::ReadHoldingRegisters {
-                address: word(0)?,
-                quantity: quantity_in(2, MAX_READ_REGISTERS)?,
+                address: word(field::ADDRESS)?,
+                quantity: quantity_in(field::QUANTITY, MAX_READ_REGISTERS)?,
             },
             FunctionCode::ReadInputRegisters => Request::ReadInputRegisters {
-                address: word(0)?,
-                quantity: quantity_in(2, MAX_READ_REGISTERS)?,
+                address: word(field::ADDRESS)?,
+                quantity: quantity_in(field::QUANTITY, MAX_READ_REGISTERS)?,
             },
             FunctionCode::WriteSingleCoil => Request::WriteSingleCoil {
-                address: word(0)?,
-                value: match word(2)? {
+                address: word(field::ADDRESS)?,
+                value: match word(field::VALUE)? {
                     ON => true,
                     OFF => false,
                     _ => return Err(ExceptionCode::IllegalDataValue),
                 },
             },
             FunctionCode::WriteSingleRegister => Request::WriteSingleRegister {
-                address: word(0)?,
-                value: word(2)?,
+                address: word(field::ADDRESS)?,
+                value: word(field::VALUE)?,
             },
             FunctionCode::WriteMultipleCoils => {
-                let address = word(0)?;
-                let quantity = quantity_in(2, MAX_WRITE_BITS)?;
-                let byte_count = usize::from(*data.get(4).ok_or(ExceptionCode::IllegalDataValue)?);
+                let address = word(field::ADDRESS)?;
+                let quantity = quantity_in(field::QUANTITY, MAX_WRITE_BITS)?;
+                let byte_count = usize::from(byte(field::BYTE_COUNT)?);
                 // A byte count larger than needed is accepted (as pyModbusTCP).
-                if byte_count < usize::from(quantity).div_ceil(8) {
+                if byte_count < packed_len(quantity) {
                     return Err(ExceptionCode::IllegalDataValue);
                 }
-                let bytes = data
-                    .get(5..5 + byte_count)
-                    .ok_or(ExceptionCode::IllegalDataValue)?;
+                let bytes = counted(pdu, field::VALUES, byte_count)?;
                 let values = Bits::new(bytes, usize::from(quantity))
                     .ok_or(ExceptionCode::IllegalDataValue)?;
                 Request::WriteMultipleCoils { address, values }
             }
             FunctionCode::WriteMultipleRegisters => {
-                let address = word(0)?;
-                let quantity = quantity_in(2, MAX_WRITE_REGISTERS)?;
-                let values = words_with_count(data, 4, quantity)?;
+                let address = word(field::ADDRESS)?;
+                let quantity = quantity_in(field::QUANTITY, MAX_WRITE_REGISTERS)?;
+                let byte_count = byte(field::BYTE_COUNT)?;
+                let values = words_with_count(pdu, byte_count, field::VALUES, quantity)?;
                 Request::WriteMultipleRegisters { address, values }
             }
             FunctionCode::MaskWriteRegister => Request::MaskWriteRegister {
-                address: word(0)?,
-                and_mask: word(2)?,
-                or_mask: word(4)?,
+                address: word(field::ADDRESS)?,
+                and_mask: word(field::AND_MASK)?,
+                or_mask: word(field::OR_MASK)?,
             },
             FunctionCode::ReadWriteMultipleRegisters => {
-                let read_address = word(0)?;
-                let read_quantity = quantity_in(2, MAX_READ_REGISTERS)?;
-                let write_address = word(4)?;
-                let write_quantity = quantity_in(6, MAX_READ_WRITE_REGISTERS)?;
-                let values = words_with_count(data, 8, write_quantity)?;
+                let read_address = word(field::READ_ADDRESS)?;
+                let read_quantity = quantity_in(field::READ_QUANTITY, MAX_READ_REGISTERS)?;
+                let write_address = word(field::WRITE_ADDRESS)?;
+                let write_quantity = quantity_in(field::WRITE_QUANTITY, MAX_READ_WRITE_REGISTERS)?;
+                let byte_count = byte(field::WRITE_BYTE_COUNT)?;
+                let values =
+                    words_with_count(pdu, byte_count, field::WRITE_VALUES, write_quantity)?;
                 Request::ReadWriteMultipleRegisters {
                     read_address,
                     read_quantity,
@@ -206,13 +311,12 @@ impl<'a> Request<'a> {
                 }
             }
             FunctionCode::EncapsulatedInterfaceTransport => {
-                let mei_type = *data.first().ok_or(ExceptionCode::IllegalDataValue)?;
-                if mei_type != MEI_READ_DEVICE_ID {
+                if byte(field::MEI_TYPE)? != MEI_READ_DEVICE_ID {
                     return Err(ExceptionCode::IllegalDataAddress);
                 }
-                let read_code = *data.get(1).ok_or(ExceptionCode::IllegalDataValue)?;
-                let object_id = *data.get(2).ok_or(ExceptionCode::IllegalDataValue)?;
-                if !(1..=4).contains(&read_code) {
+                let read_code = byte(field::READ_CODE)?;
+                let object_id = byte(field::OBJECT_ID)?;
+                if !READ_CODES.contains(&read_code) {
                     return Err(ExceptionCode::IllegalDataValue);
                 }
                 Request::ReadDeviceIdentification {
@@ -220,12 +324,175 @@ impl<'a> Request<'a> {
                     object_id,
                 }
             }
+            // FC 20, 21, 24
+            #[cfg(feature = "file-records")]
+            FunctionCode::ReadFileRecord => Request::ReadFileRecord {
+                records: FileRecordReads::from_pdu(pdu)?,
+            },
+            #[cfg(feature = "file-records")]
+            FunctionCode::WriteFileRecord => Request::WriteFileRecord {
+                records: FileRecordWrites::from_pdu(pdu)?,
+            },
+            // Without the feature the server answers as for any function it
+            // does not serve: the checks of FC 20/21 cost about 1 KiB of
+            // flash, which firmware without files should not pay.
+            #[cfg(not(feature = "file-records"))]
+            FunctionCode::ReadFileRecord | FunctionCode::WriteFileRecord => {
+                return Err(ExceptionCode::IllegalFunction)
+            }
+            FunctionCode::ReadFifoQueue => Request::ReadFifoQueue {
+                pointer: fifo::parse_request(pdu).ok_or(ExceptionCode::IllegalDataValue)?,
+            },
+            // FC 8, 11, 17
+            FunctionCode::Diagnostics => Request::Diagnostics {
+                sub_function: word(field::SUB_FUNCTION)?,
+                data: pdu.get(field::DIAGNOSTIC_DATA..).unwrap_or_default(),
+            },
+            FunctionCode::GetCommEventCounter => Request::GetCommEventCounter,
+            FunctionCode::ReportServerId => Request::ReportServerId,
             FunctionCode::Unknown(_) => return Err(ExceptionCode::IllegalFunction),
         };
         Ok(request)
     }
 
+    /// Appends this request's PDU (function code first) to `out`: the
+    /// inverse of [`parse`](Self::parse), for clients and tests.
+    ///
+    /// Values are written as given, without the limit checks of `parse`;
+    /// the byte counts of FC 0x0F, 0x10 and 0x17 are the lengths of the
+    /// values' bytes ([`Bits::as_bytes`], [`Words::as_bytes`]), so a parsed
+    /// request emits the bytes it was parsed from.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if `out` has no room for the whole PDU, or if the PDU
+    /// would be longer than [`MAX_PDU_LEN`] (then `required_size` is the
+    /// excess). Nothing is written then.
+    pub fn emit(&self, out: &mut ResponseWriter<'_>) -> Result<(), WriteError> {
+        let len = self.pdu_len();
+        if len > MAX_PDU_LEN {
+            return Err(WriteError {
+                required_size: len - MAX_PDU_LEN,
+            });
+        }
+        let pdu = out.reserve(len)?;
+        pdu[field::FUNCTION] = u8::from(self.function());
+        // `len` covers every field written below, and byte counts fit a `u8`
+        // because the PDU is at most MAX_PDU_LEN bytes long.
+        match *self {
+            Request::ReadCoils { address, quantity }
+            | Request::ReadDiscreteInputs { address, quantity }
+            | Request::ReadHoldingRegisters { address, quantity }
+            | Request::ReadInputRegisters { address, quantity } => {
+                put(pdu, field::ADDRESS, address);
+                put(pdu, field::QUANTITY, quantity);
+            }
+            Request::WriteSingleCoil { address, value } => {
+                put(pdu, field::ADDRESS, address);
+                put(pdu, field::VALUE, if value { ON } else { OFF });
+            }
+            Request::WriteSingleRegister { address, value } => {
+                put(pdu, field::ADDRESS, address);
+                put(pdu, field::VALUE, value);
+            }
+            Request::WriteMultipleCoils { address, values } => {
+                put(pdu, field::ADDRESS, address);
+                put(pdu, field::QUANTITY, values.len() as u16);
+                put_counted(pdu, field::BYTE_COUNT, field::VALUES, values.as_bytes());
+            }
+            Request::WriteMultipleRegisters { address, values } => {
+                put(pdu, field::ADDRESS, address);
+                put(pdu, field::QUANTITY, values.len() as u16);
+                put_counted(pdu, field::BYTE_COUNT, field::VALUES, values.as_bytes());
+            }
+            Request::MaskWriteRegister {
+                address,
+                and_mask,
+                or_mask,
+            } => {
+                put(pdu, field::ADDRESS, address);
+                put(pdu, field::AND_MASK, and_mask);
+                put(pdu, field::OR_MASK, or_mask);
+            }
+            Request::ReadWriteMultipleRegisters {
+                read_address,
+                read_quantity,
+                write_address,
+                values,
+            } => {
+                put(pdu, field::READ_ADDRESS, read_address);
+                put(pdu, field::READ_QUANTITY, read_quantity);
+                put(pdu, field::WRITE_ADDRESS, write_address);
+                put(pdu, field::WRITE_QUANTITY, values.len() as u16);
+                let bytes = values.as_bytes();
+                put_counted(pdu, field::WRITE_BYTE_COUNT, field::WRITE_VALUES, bytes);
+            }
+            Request::ReadDeviceIdentification {
+                read_code,
+                object_id,
+            } => {
+                pdu[field::MEI_TYPE] = MEI_READ_DEVICE_ID;
+                pdu[field::READ_CODE] = read_code;
+                pdu[field::OBJECT_ID] = object_id;
+            }
+            // FC 20, 21, 24
+            Request::ReadFileRecord { records } => {
+                let (count_at, start) =
+                    (file_record::pdu::BYTE_COUNT, file_record::pdu::SUB_REQUESTS);
+                put_counted(pdu, count_at, start, records.as_bytes());
+            }
+            Request::WriteFileRecord { records } => {
+                let (count_at, start) =
+                    (file_record::pdu::BYTE_COUNT, file_record::pdu::SUB_REQUESTS);
+                put_counted(pdu, count_at, start, records.as_bytes());
+            }
+            Request::ReadFifoQueue { pointer } => fifo::put_request(pdu, pointer),
+            // FC 8, 11, 17
+            Request::Diagnostics { sub_function, data } => {
+                put(pdu, field::SUB_FUNCTION, sub_function);
+                pdu[field::DIAGNOSTIC_DATA..].copy_from_slice(data);
+            }
+            Request::GetCommEventCounter | Request::ReportServerId => {}
+        }
+        Ok(())
+    }
+
+    /// The length of the PDU [`emit`](Self::emit) writes.
+    #[must_use]
+    pub fn pdu_len(&self) -> usize {
+        match self {
+            Request::ReadCoils { .. }
+            | Request::ReadDiscreteInputs { .. }
+            | Request::ReadHoldingRegisters { .. }
+            | Request::ReadInputRegisters { .. } => field::QUANTITY.end,
+            Request::WriteSingleCoil { .. } | Request::WriteSingleRegister { .. } => {
+                field::VALUE.end
+            }
+            Request::WriteMultipleCoils { values, .. } => field::VALUES + values.as_bytes().len(),
+            Request::WriteMultipleRegisters { values, .. } => {
+                field::VALUES + values.as_bytes().len()
+            }
+            Request::MaskWriteRegister { .. } => field::OR_MASK.end,
+            Request::ReadWriteMultipleRegisters { values, .. } => {
+                field::WRITE_VALUES + values.as_bytes().len()
+            }
+            Request::ReadDeviceIdentification { .. } => field::READ_DEVICE_ID_LEN,
+            // FC 20, 21, 24
+            Request::ReadFileRecord { records } => {
+                file_record::pdu::SUB_REQUESTS + records.as_bytes().len()
+            }
+            Request::WriteFileRecord { records } => {
+                file_record::pdu::SUB_REQUESTS + records.as_bytes().len()
+            }
+            Request::ReadFifoQueue { .. } => fifo::REQUEST_LEN,
+            // FC 8, 11, 17
+            Request::Diagnostics { data, .. } => field::DIAGNOSTIC_DATA + data.len(),
+            Request::GetCommEventCounter | Request::ReportServerId => field::FUNCTION_ONLY_LEN,
+        }
+    }
+
     /// The function code of this request.
+    #[must_use]
     pub fn function(&self) -> FunctionCode {
         match self {
             Request::ReadCoils { .. } => FunctionCode::ReadCoils,
@@ -241,21 +508,54 @@ impl<'a> Request<'a> {
             Request::ReadDeviceIdentification { .. } => {
                 FunctionCode::EncapsulatedInterfaceTransport
             }
+            // FC 20, 21, 24
+            Request::ReadFileRecord { .. } => FunctionCode::ReadFileRecord,
+            Request::WriteFileRecord { .. } => FunctionCode::WriteFileRecord,
+            Request::ReadFifoQueue { .. } => FunctionCode::ReadFifoQueue,
+            // FC 8, 11, 17
+            Request::Diagnostics { .. } => FunctionCode::Diagnostics,
+            Request::GetCommEventCounter => FunctionCode::GetCommEventCounter,
+            Request::ReportServerId => FunctionCode::ReportServerId,
         }
     }
 }
 
-/// A byte count at `data[at]` that must equal `2 * quantity`, followed by
-/// that many bytes.
-fn words_with_count(data: &[u8], at: usize, quantity: u16) -> Result<Words<'_>, ExceptionCode> {
-    let byte_count = usize::from(*data.get(at).ok_or(ExceptionCode::IllegalDataValue)?);
-    if byte_count != 2 * usize::from(quantity) {
+/// Bytes that `quantity` bits take packed LSB first (section 6.11: "N =
+/// quantity of outputs / 8, if the remainder is different of 0 then N = N+1").
+fn packed_len(quantity: u16) -> usize {
+    usize::from(quantity).div_ceil(8)
+}
+
+/// `byte_count` bytes of `pdu` from `start`.
+fn counted(pdu: &[u8], start: usize, byte_count: usize) -> Result<&[u8], ExceptionCode> {
+    let end = start + byte_count;
+    pdu.get(start..end).ok_or(ExceptionCode::IllegalDataValue)
+}
+
+/// Register values whose byte count must equal the registers' size.
+fn words_with_count(
+    pdu: &[u8],
+    byte_count: u8,
+    start: usize,
+    quantity: u16,
+) -> Result<Words<'_>, ExceptionCode> {
+    let byte_count = usize::from(byte_count);
+    if byte_count != REGISTER_LEN * usize::from(quantity) {
         return Err(ExceptionCode::IllegalDataValue);
     }
-    let bytes = data
-        .get(at + 1..at + 1 + byte_count)
-        .ok_or(ExceptionCode::IllegalDataValue)?;
-    Words::new(bytes).ok_or(ExceptionCode::IllegalDataValue)
+    Words::new(counted(pdu, start, byte_count)?).ok_or(ExceptionCode::IllegalDataValue)
+}
+
+/// Writes `word` big-endian at `at`.
+fn put(pdu: &mut [u8], at: Field, word: u16) {
+    pdu[at].copy_from_slice(&word.to_be_bytes());
+}
+
+/// Writes a byte count at `count_at`, then `values` from `start`; the
+/// caller sized `pdu` and bounded `values` to a PDU.
+fn put_counted(pdu: &mut [u8], count_at: usize, start: usize, values: &[u8]) {
+    pdu[count_at] = values.len() as u8;
+    pdu[start..start + values.len()].copy_from_slice(values);
 }
 
 #[cfg(test)]
@@ -359,9 +659,7 @@ mod tests {
     #[test]
     fn unsupported_functions_are_exception_1() {
         assert_eq!(parse(&[]), Err(IllegalFunction));
-        for f in [
-            0x00, 0x07, 0x08, 0x11, 0x14, 0x18, 0x2A, 0x7F, 0x80, 0x83, 0xFF,
-        ] {
+        for f in [0x00, 0x07, 0x2A, 0x7F, 0x80, 0x83, 0xFF] {
             assert_eq!(
                 parse(&[f, 0, 0, 0, 1]),
                 Err(IllegalFunction),
@@ -372,10 +670,30 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "file-records"))]
+    fn without_the_feature_file_records_are_exception_1() {
+        // Well-formed FC 20 (one group) and FC 21 (one record) requests.
+        let read = [0x14, 0x07, 0x06, 0x00, 0x04, 0x00, 0x01, 0x00, 0x02];
+        let write = [
+            0x15, 0x09, 0x06, 0x00, 0x04, 0x00, 0x07, 0x00, 0x01, 0x06, 0xAF,
+        ];
+        assert_eq!(parse(&read), Err(IllegalFunction));
+        assert_eq!(parse(&write), Err(IllegalFunction));
+    }
+
+    #[test]
     fn bare_supported_function_is_exception_3() {
-        for f in [
-            0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x16, 0x17, 0x2B,
-        ] {
+        let files: &[u8] = if cfg!(feature = "file-records") {
+            &[0x14, 0x15]
+        } else {
+            &[]
+        };
+        for &f in [
+            0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10, 0x16, 0x17, 0x2B, 0x18,
+        ]
+        .iter()
+        .chain(files)
+        {
             assert_eq!(parse(&[f]), Err(IllegalDataValue), "function {f:#04x}");
         }
     }
@@ -477,6 +795,35 @@ mod tests {
                 object_id: 0x81
             })
         );
+    }
+
+    // FC 8, 11, 17
+
+    #[test]
+    fn diagnostics_and_function_only_requests() {
+        // Section 6.8.2's example: return query data A5 37.
+        assert_eq!(
+            parse(&[0x08, 0x00, 0x00, 0xA5, 0x37]),
+            Ok(Request::Diagnostics {
+                sub_function: 0,
+                data: &[0xA5, 0x37]
+            })
+        );
+        // No data at all is a request (the sub-function decides if it is enough).
+        assert_eq!(
+            parse(&[0x08, 0x00, 0x0B]),
+            Ok(Request::Diagnostics {
+                sub_function: 0x0B,
+                data: &[]
+            })
+        );
+        // Without a whole sub-function: exception 3.
+        assert_eq!(parse(&[0x08]), Err(IllegalDataValue));
+        assert_eq!(parse(&[0x08, 0x00]), Err(IllegalDataValue));
+        // FC 0x0B and 0x11 are the function code alone; more is ignored.
+        assert_eq!(parse(&[0x0B]), Ok(Request::GetCommEventCounter));
+        assert_eq!(parse(&[0x11]), Ok(Request::ReportServerId));
+        assert_eq!(parse(&[0x11, 0xDE, 0xAD]), Ok(Request::ReportServerId));
     }
 
     #[test]

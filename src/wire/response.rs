@@ -1,4 +1,7 @@
-//! Response encoding into caller-owned buffers.
+//! The writer that response (and request) PDUs are emitted into, over a
+//! caller-owned buffer, and the packing of bits.
+
+use super::ExceptionCode;
 
 /// The buffer given to a [`ResponseWriter`] is too small for what was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,36 +37,60 @@ impl<'a> ResponseWriter<'a> {
     }
 
     /// Bytes written so far.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True if nothing was written.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Bytes still free.
+    #[must_use]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.len
     }
 
     /// The bytes written so far.
+    #[must_use]
     pub fn written(&self) -> &[u8] {
         &self.buf[..self.len]
     }
 
+    /// Forgets everything written (the buffer is reused from its start).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// Appends one byte.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if the buffer has no room left for them; nothing is
+    /// written then.
     pub fn push(&mut self, byte: u8) -> Result<(), WriteError> {
         self.extend(&[byte])
     }
 
     /// Appends a big-endian `u16`.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if the buffer has no room left for them; nothing is
+    /// written then.
     pub fn push_u16(&mut self, word: u16) -> Result<(), WriteError> {
         self.extend(&word.to_be_bytes())
     }
 
     /// Appends `bytes`, all or nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if the buffer has no room left for them; nothing is
+    /// written then.
     pub fn extend(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         let end = self.len + bytes.len();
         match self.buf.get_mut(self.len..end) {
@@ -79,6 +106,11 @@ impl<'a> ResponseWriter<'a> {
     }
 
     /// Overwrites already written bytes from offset `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if the bytes would reach past what was written;
+    /// nothing changes then.
     pub fn patch(&mut self, at: usize, bytes: &[u8]) -> Result<(), WriteError> {
         let end = at + bytes.len();
         match self.buf.get_mut(at..end) {
@@ -93,6 +125,11 @@ impl<'a> ResponseWriter<'a> {
     }
 
     /// Reserves `n` bytes and returns them for the caller to fill.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteError`] if the buffer has fewer than `n` bytes left; nothing
+    /// is reserved then.
     pub fn reserve(&mut self, n: usize) -> Result<&mut [u8], WriteError> {
         let start = self.len;
         let end = start + n;
@@ -104,6 +141,16 @@ impl<'a> ResponseWriter<'a> {
         self.len = end;
         Ok(&mut self.buf[start..end])
     }
+}
+
+/// The function code bit that marks an exception response (Modbus
+/// Application Protocol Specification V1.1b3, section 7).
+pub(crate) const EXCEPTION_BIT: u8 = 0x80;
+
+/// An exception response PDU (section 7): the request's function code with
+/// [`EXCEPTION_BIT`] set (a set bit is kept as is), then the exception code.
+pub(crate) fn exception_pdu(function: u8, code: ExceptionCode) -> [u8; 2] {
+    [function | EXCEPTION_BIT, u8::from(code)]
 }
 
 /// Packs `bits` LSB first into `out[..bits.len().div_ceil(8)]`, zero-padding
@@ -125,7 +172,7 @@ mod tests {
 
     #[test]
     fn pack_spec_example() {
-        // FC 0x01 spec example: coils 20..38 -> CD 6B 05.
+        // FC 0x01 example of the Modbus specification: coils 20..38 -> CD 6B 05.
         let bits = [
             true, false, true, true, false, false, true, true, // CD
             true, true, false, true, false, true, true, false, // 6B

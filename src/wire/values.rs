@@ -1,9 +1,11 @@
-//! Checked views over the packed values inside a request PDU.
+//! Checked views over the packed values inside request and response PDUs.
+
+use super::REGISTER_LEN;
 
 /// `quantity` bits packed LSB first in `bytes`, as coils travel on the wire.
 ///
-/// Built only by the request parser, which guarantees
-/// `bytes.len() * 8 >= quantity`; accessors never panic.
+/// The parsers guarantee `bytes.len() * 8 >= quantity`; accessors never
+/// panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bits<'a> {
     bytes: &'a [u8],
@@ -13,21 +15,31 @@ pub struct Bits<'a> {
 impl<'a> Bits<'a> {
     /// A view over the first `quantity` bits of `bytes`, or `None` if
     /// `bytes` holds fewer bits.
+    #[must_use]
     pub fn new(bytes: &'a [u8], quantity: usize) -> Option<Self> {
         (bytes.len().checked_mul(8)? >= quantity).then_some(Bits { bytes, quantity })
     }
 
     /// The number of bits.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.quantity
     }
 
+    /// The packed bytes, as on the wire (the last may hold unused bits).
+    #[must_use]
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// True if there are no bits.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.quantity == 0
     }
 
     /// Bit `index`, or `None` past the end.
+    #[must_use]
     pub fn get(&self, index: usize) -> Option<bool> {
         if index >= self.quantity {
             return None;
@@ -38,6 +50,7 @@ impl<'a> Bits<'a> {
     }
 
     /// The bits in order.
+    #[must_use]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = bool> + 'a {
         let bytes = self.bytes;
         (0..self.quantity).map(move |i| bytes.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1))
@@ -55,7 +68,7 @@ impl<'a> Bits<'a> {
 
 /// Big-endian 16-bit registers, as they travel on the wire.
 ///
-/// Built only by the request parser, which guarantees an even length.
+/// The parsers guarantee an even length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Words<'a> {
     bytes: &'a [u8],
@@ -63,29 +76,40 @@ pub struct Words<'a> {
 
 impl<'a> Words<'a> {
     /// A view over `bytes` as registers, or `None` if the length is odd.
+    #[must_use]
     pub fn new(bytes: &'a [u8]) -> Option<Self> {
-        (bytes.len() % 2 == 0).then_some(Words { bytes })
+        (bytes.len() % REGISTER_LEN == 0).then_some(Words { bytes })
     }
 
     /// The number of registers.
+    #[must_use]
     pub fn len(&self) -> usize {
-        self.bytes.len() / 2
+        self.bytes.len() / REGISTER_LEN
+    }
+
+    /// The registers' bytes, big-endian, as on the wire.
+    #[must_use]
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 
     /// True if there are no registers.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
 
     /// Register `index`, or `None` past the end.
+    #[must_use]
     pub fn get(&self, index: usize) -> Option<u16> {
-        super::be_u16(self.bytes, index.checked_mul(2)?)
+        super::be_u16(self.bytes, index.checked_mul(REGISTER_LEN)?)
     }
 
     /// The registers in order.
+    #[must_use]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = u16> + 'a {
         self.bytes
-            .chunks_exact(2)
+            .chunks_exact(REGISTER_LEN)
             .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
     }
 

@@ -1,21 +1,24 @@
-//! A Modbus TCP server on embassy-net (smoltcp) over a TAP device: the same
-//! `runtimes::embedded_io::serve` and `CsShared` the firmware uses, on
-//! embassy-executor's std platform, so real clients (mbpoll, pymodbus) can
-//! test the embedded adapter over a real TCP/IP stack.
+//! The firmware's own Modbus code (`examples/firmware/src/modbus.rs`, the
+//! service, its set-up and `serve`, on `modbus_device::runtimes::embassy`)
+//! on embassy-net (smoltcp) over a TAP device, driven by embassy-executor's
+//! std platform, so real clients (mbpoll, pymodbus) can test the embedded
+//! adapter over a real TCP/IP stack. Only the board's part is this file's:
+//! the network device, the socket tasks' accept loop, a ticker.
 //!
 //! Usage: `modbus-tap-test [TAP] [IPV4]` (default `tap0` and `192.168.69.2`,
 //! a /24). The TAP device must exist (`ip tuntap add mode tap`); see
 //! `ci/tap-test.sh`, which runs this inside a network namespace.
 //!
-//! Data set-up the clients check (`tests-tap/clients.py`):
-//! - holding register 0 = 0x1234 and 1 = 0x5678 at start;
-//! - discrete inputs 0..8 = 1,0,1,1,0,0,0,1 at start;
+//! Data the clients check (`tests-tap/clients.py`, `ci/tap-test.sh`): the
+//! firmware's tables (256 coils and discrete inputs, 128 holding and 64
+//! input registers) and identification (vendor "Example Vendor", product
+//! "MB-F767", revision the crate version), and:
+//! - holding register 0 = 0x0100 (the firmware's version marker), 1 = 0x5678;
+//! - discrete inputs 0..8 = 1,0,1,1,0,0,0,1;
 //! - input register 0 = seconds since start, 1 = a counter that increases
-//!   every second (the firmware's ticker task), 2 = 0xBEEF;
-//! - device identification: vendor "modbus-server", product "TAP-TEST",
-//!   revision "1.0".
+//!   every second (this file's ticker task), 2 = 0xBEEF.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
 use embassy_executor::{Executor, Spawner};
@@ -23,35 +26,28 @@ use embassy_net::tcp::TcpSocket;
 use embassy_net::{Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_tuntap::TunTapDevice;
 use embassy_time::{Duration, Timer};
-use modbus_server::runtimes::embedded_io::{self, Clock, ConnectionEnd, CsShared};
-use modbus_server::{
-    DataBank, DeviceIdentification, EngineConfig, FixedStorage, Instant, Service, Shared,
-};
+use modbus_device::Shared;
 use static_cell::StaticCell;
+
+// The firmware's modbus.rs logs through the crate root's `info!` and
+// `warn!` (defmt's in the firmware); here they print. (Imported under
+// another name: `use warn;` would be ambiguous with the built-in attribute.)
+macro_rules! print_info {
+    ($($arg:tt)*) => { println!($($arg)*) };
+}
+macro_rules! print_warn {
+    ($($arg:tt)*) => { eprintln!($($arg)*) };
+}
+use {print_info as info, print_warn as warn};
+
+#[path = "../../examples/firmware/src/modbus.rs"]
+mod modbus;
 
 /// Concurrent connections: one task and one socket each.
 const SOCKETS: usize = 4;
 /// Socket buffers, as in the firmware.
 const SOCKET_BUFFER: usize = 1024;
 const PORT: u16 = 502;
-
-/// 1024 coils and discrete inputs, 1024 holding and input registers.
-type Tables = FixedStorage<128, 128, 1024, 1024>;
-
-static SERVICE: CsShared<Service<Tables>> =
-    CsShared::new(Service::new(DataBank::new(Tables::new())));
-
-struct EmbassyClock;
-
-impl Clock for EmbassyClock {
-    fn now(&self) -> Instant {
-        Instant::from_micros(embassy_time::Instant::now().as_micros())
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> impl core::future::Future<Output = ()> {
-        Timer::at(embassy_time::Instant::from_micros(deadline.as_micros()))
-    }
-}
 
 #[embassy_executor::task]
 async fn net_task(mut runner: embassy_net::Runner<'static, TunTapDevice>) -> ! {
@@ -70,14 +66,11 @@ async fn ticker_task() -> ! {
         ticks = ticks.wrapping_add(1);
         // Truncation intended: the test runs for seconds, not 18 hours.
         let seconds = start.elapsed().as_secs() as u16;
-        SERVICE.with(|service| {
-            if let Err(e) = service.data_bank.set_input_registers(0, &[seconds, ticks]) {
-                eprintln!("ticker: {e:?}");
-            }
-        });
+        modbus::set_inputs(&[seconds, ticks]);
     }
 }
 
+/// Accepts and serves connections forever, as the firmware's socket tasks.
 #[embassy_executor::task(pool_size = SOCKETS)]
 async fn socket_task(stack: Stack<'static>, id: usize) -> ! {
     let mut rx = [0u8; SOCKET_BUFFER];
@@ -89,38 +82,22 @@ async fn socket_task(stack: Stack<'static>, id: usize) -> ! {
             Timer::after(Duration::from_millis(100)).await;
             continue;
         }
-        let client = socket.remote_endpoint().map(|endpoint| {
-            let embassy_net::IpAddress::Ipv4(ip) = endpoint.addr;
-            SocketAddr::new(IpAddr::V4(ip), endpoint.port)
-        });
-        let end = embedded_io::serve(
-            &mut socket,
-            &SERVICE,
-            &EmbassyClock,
-            EngineConfig::default(),
-            client,
-        )
-        .await;
-        // One line per connection: tap-test.sh checks the reset one is seen.
-        match &end {
-            ConnectionEnd::Io(e) => println!("socket {id}: {client:?}: I/O error {e:?}"),
-            other => println!("socket {id}: {client:?}: {other:?}"),
+        if let Some(client) = socket.remote_endpoint() {
+            println!("socket {id}: connection from {client}");
         }
+        // One line per connection: tap-test.sh checks the reset one is seen.
+        modbus::serve(&mut socket).await;
         socket.abort();
         let _ = socket.flush().await;
     }
 }
 
+/// The firmware's set-up, then this test's own data on top.
 fn set_up_data() -> Result<(), String> {
-    let mut id = DeviceIdentification::new();
-    id.set_vendor_name(b"modbus-server")
-        .and_then(|()| id.set_product_code(b"TAP-TEST"))
-        .and_then(|()| id.set_major_minor_revision(b"1.0"))
-        .map_err(|e| format!("device identification: {e}"))?;
-    SERVICE.with(|service| {
-        service.device_identification = Some(id);
+    modbus::init();
+    modbus::SERVICE.with(|service| {
         let bank = &mut service.data_bank;
-        bank.set_holding_registers(0, &[0x1234, 0x5678])
+        bank.set_holding_registers(1, &[0x5678])
             .and_then(|()| {
                 bank.set_discrete_inputs(0, &[true, false, true, true, false, false, false, true])
             })

@@ -66,7 +66,6 @@ pub const EXCEPTION_CASES: &[ExceptionCase] = &[
     // --- unsupported functions (function-code table, last row; framing table) ---
     ExceptionCase { name: "FC 0x41 is not supported", pdu: &[0x41, 0x00, 0x00], exception: ILLEGAL_FUNCTION },
     ExceptionCase { name: "FC 0x00 is not supported", pdu: &[0x00], exception: ILLEGAL_FUNCTION },
-    ExceptionCase { name: "FC 0x08 (diagnostics) is not supported", pdu: &[0x08, 0x00, 0x00, 0x12, 0x34], exception: ILLEGAL_FUNCTION },
     ExceptionCase { name: "FC 0x07 (read exception status) is not supported", pdu: &[0x07], exception: ILLEGAL_FUNCTION },
     ExceptionCase { name: "FC 0x7F is not supported", pdu: &[0x7F, 0x00, 0x00, 0x00, 0x01], exception: ILLEGAL_FUNCTION },
     ExceptionCase { name: "FC 0x80..=0xFF: exception 1, own function byte (0x83)", pdu: &[0x83, 0x00, 0x00, 0x00, 0x01], exception: ILLEGAL_FUNCTION },
@@ -130,4 +129,13 @@ pub const EXCEPTION_CASES: &[ExceptionCase] = &[
     ExceptionCase { name: "FC 0x2B read code 0", pdu: &[0x2B, 0x0E, 0x00, 0x00], exception: ILLEGAL_DATA_VALUE },
     ExceptionCase { name: "FC 0x2B read code 5", pdu: &[0x2B, 0x0E, 0x05, 0x00], exception: ILLEGAL_DATA_VALUE },
     ExceptionCase { name: "FC 0x2B missing object id", pdu: &[0x2B, 0x0E, 0x01], exception: ILLEGAL_DATA_VALUE },
+    // --- FC 8, 11, 17 (diagnostics, get comm event counter, report server id) ---
+    ExceptionCase { name: "FC 0x08 sub-function 0x04 (force listen only mode) is not served", pdu: &[0x08, 0x00, 0x04, 0x00, 0x00], exception: ILLEGAL_FUNCTION },
+    ExceptionCase { name: "FC 0x08 reserved sub-function 0x13", pdu: &[0x08, 0x00, 0x13, 0x00, 0x00], exception: ILLEGAL_FUNCTION },
+    ExceptionCase { name: "FC 0x08 alone (length 2)", pdu: &[0x08], exception: ILLEGAL_DATA_VALUE },
+    ExceptionCase { name: "FC 0x08 half a sub-function", pdu: &[0x08, 0x00], exception: ILLEGAL_DATA_VALUE },
+    ExceptionCase { name: "FC 0x08 bus message count with data 0x1234", pdu: &[0x08, 0x00, 0x0B, 0x12, 0x34], exception: ILLEGAL_DATA_VALUE },
+    ExceptionCase { name: "FC 0x08 restart with data 0xFF01", pdu: &[0x08, 0x00, 0x01, 0xFF, 0x01], exception: ILLEGAL_DATA_VALUE },
+    ExceptionCase { name: "FC 0x08 unsupported sub-function wins over bad data", pdu: &[0x08, 0x00, 0x04, 0x12, 0x34], exception: ILLEGAL_FUNCTION },
+    ExceptionCase { name: "FC 0x11 no server id configured", pdu: &[0x11], exception: ILLEGAL_FUNCTION },
 ];

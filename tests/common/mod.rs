@@ -9,9 +9,33 @@ pub mod requests;
 
 use std::net::SocketAddr;
 
-use modbus_server::{
+use modbus_device::{
     ChangeCallbacks, CloseReason, Engine, EngineConfig, Instant, Respond, SessionInfo, Shared,
 };
+
+/// The behaviour tests' server: default heap tables behind a mutex.
+pub type Server =
+    std::sync::Mutex<modbus_device::Service<modbus_device::DataBank<modbus_device::HeapStorage>>>;
+
+/// A [`Server`] with default tables (0x10000 entries each, all 0).
+pub fn server() -> Server {
+    std::sync::Mutex::new(modbus_device::Service::new(
+        modbus_device::DataBank::default(),
+    ))
+}
+
+/// Sends one segment (spaced hex) on a fresh connection and returns what
+/// came back; the connection must stay open.
+#[track_caller]
+pub fn ask<X>(shared: &X, request: &str) -> Vec<u8>
+where
+    X: Shared + ?Sized,
+    X::Target: Respond,
+{
+    let (sent, closed) = exchange(shared, &hex(request));
+    assert_eq!(closed, None, "the connection must stay open");
+    sent
+}
 
 /// Bytes from hex written with spaces between fields: `"00 01  00 00 00 06 01  03 00 00 00 02"`.
 pub fn hex(text: &str) -> Vec<u8> {

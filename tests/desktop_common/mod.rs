@@ -9,8 +9,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use modbus_server::runtimes::{ModbusServer, Runtime, ServerConfig};
-use modbus_server::{ChangeCallbacks, DataHandler, Service, Storage};
+use modbus_device::runtimes::{ModbusServer, Runtime, ServerConfig};
+use modbus_device::{Banks, DataHandler, Service};
 
 #[path = "../common/exceptions.rs"]
 pub mod exceptions;
@@ -31,17 +31,16 @@ pub fn loopback_config() -> ServerConfig {
 }
 
 /// Starts `service` with `config` and returns the server and its address.
-pub fn start<R, S, H, C>(
+pub fn start<R, B, H>(
     config: ServerConfig,
-    service: Service<S, H, C>,
-) -> (ModbusServer<R, S, H, C>, SocketAddr)
+    service: Service<B, H>,
+) -> (ModbusServer<R, B, H>, SocketAddr)
 where
     R: Runtime,
-    S: Storage + Send + 'static,
-    H: DataHandler<S, C> + Send + 'static,
-    C: ChangeCallbacks + Send + 'static,
+    B: Banks + Send + 'static,
+    H: DataHandler + Send + 'static,
 {
-    let server = ModbusServer::<R, S, H, C>::new(config, service);
+    let server = ModbusServer::<R, B, H>::new(config, service);
     server.start().expect("server starts");
     let addr = server
         .local_addr()
@@ -57,7 +56,12 @@ pub struct RawClient {
 
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        RawClient::from_stream(TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect"))
+    }
+
+    /// A client on a stream connected elsewhere (from a chosen source
+    /// address, say), with the same timeouts and options as [`connect`](Self::connect).
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
         stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
         stream.set_nodelay(true).expect("nodelay");
@@ -228,15 +232,19 @@ impl Rng {
     }
 }
 
-/// Runs the test body `$f::<R>()` once per runtime, as two `#[test]`s.
+/// Runs the test body `$f::<R>()` once per runtime, as three `#[test]`s
+/// (async-std, smol, tokio).
 #[macro_export]
-macro_rules! both_runtimes {
+macro_rules! all_runtimes {
     ($($name:ident),* $(,)?) => {
         mod async_std_runtime {
-            $(#[test] fn $name() { super::$name::<modbus_server::runtimes::async_std::AsyncStd>(); })*
+            $(#[test] fn $name() { super::$name::<modbus_device::runtimes::async_std::AsyncStd>(); })*
         }
         mod smol_runtime {
-            $(#[test] fn $name() { super::$name::<modbus_server::runtimes::smol::Smol>(); })*
+            $(#[test] fn $name() { super::$name::<modbus_device::runtimes::smol::Smol>(); })*
+        }
+        mod tokio_runtime {
+            $(#[test] fn $name() { super::$name::<modbus_device::runtimes::tokio::Tokio>(); })*
         }
     };
 }

@@ -82,8 +82,70 @@ def main():
     rr = c.read_device_information(read_code=4, object_id=0x80)
     t.eq("FC 43 individual", None if rr.isError() else dict(rr.information), {0x80: expected[0x80]})
 
+    # FC 8, 11, 17: the server's counters (every connection), cleared first.
+    diag(t, c, sc)
+    # FC 20, 21, 24: files 1..=3 of 100 records, a queue at 1246.
+    files_and_fifo(t, c)
+
     c.close()
     sys.exit(t.finish())
+
+
+def diag(t, c, sc):
+    """Diagnostics (FC 8), get comm event counter (FC 11), report server id (FC 17)."""
+    def message(rr):
+        return None if rr.isError() else rr.message
+
+    t.eq("FC 8 return query data", message(c.diag_query_data(b"\xA5\x37")), b"\xA5\x37")
+    t.ok("FC 8 clear counters", not c.diag_clear_counters().isError())
+    # Counted on arrival: a counter read counts itself; the clear is not counted.
+    t.eq("FC 8 bus message count", message(c.diag_read_bus_message_count()), 1)
+    t.eq("FC 3 past the end (counted)", exception(c.read_holding_registers(0xFFFF, count=2)), 2)
+    t.eq("FC 8 bus exception error count", message(c.diag_read_bus_exception_error_count()), 1)
+    t.eq("FC 8 server message count", message(c.diag_read_device_message_count()), 4)
+    t.eq("FC 8 bus communication error count (no CRC on TCP)", message(c.diag_read_bus_comm_error_count()), 0)
+    t.eq("FC 8 bus character overrun count", message(c.diag_read_bus_char_overrun_count()), 0)
+    t.eq("FC 8 server no response count", message(c.diag_read_device_no_response_count()), 0)
+    t.eq("FC 8 server NAK count", message(c.diag_read_device_nak_count()), 0)
+    t.eq("FC 8 server busy count", message(c.diag_read_device_busy_count()), 0)
+    t.eq("FC 8 listen only mode is not served", exception(c.diag_force_listen_only(no_response_expected=False)), 1)
+    # Normal responses since the clear: the eight counter reads (not the exceptions).
+    rr = c.diag_get_comm_event_counter()
+    t.eq("FC 11 event count", None if rr.isError() else (rr.status, rr.count), (True, 8))
+    rr = c.diag_get_comm_event_counter()
+    t.eq("FC 11 does not count itself", None if rr.isError() else rr.count, 8)
+    t.ok("FC 8 restart communications", not c.diag_restart_communication(True).isError())
+    rr = c.diag_get_comm_event_counter()
+    t.eq("FC 11 after a restart", None if rr.isError() else rr.count, 0)
+    rr = c.report_device_id()
+    t.eq("FC 17 report server id",
+         None if rr.isError() else (rr.identifier, rr.status),
+         (bytes.fromhex(sc["server_id"]), True))
+
+
+def files_and_fifo(t, c):
+    """Write / read file record (FC 21 / 20) and read FIFO queue (FC 24)."""
+    from pymodbus.pdu.file_message import FileRecord
+
+    # pymodbus takes record_length in bytes (two per record).
+
+    written = FileRecord(file_number=2, record_number=7, record_data=b"\x06\xaf\x04\xbe\x10\x0d")
+    t.ok("FC 21 write file record", not c.write_file_record([written]).isError())
+    rr = c.read_file_record([
+        FileRecord(file_number=2, record_number=7, record_length=6),
+        FileRecord(file_number=3, record_number=99, record_length=2),
+    ])
+    t.eq("FC 20 read file record (two groups)",
+         None if rr.isError() else [r.record_data for r in rr.records],
+         [b"\x06\xaf\x04\xbe\x10\x0d", b"\x00\x00"])
+    rr = c.read_file_record([FileRecord(file_number=2, record_number=99, record_length=4)])
+    t.eq("FC 20 past the end of a file", exception(rr), 2)
+    rr = c.read_file_record([FileRecord(file_number=4, record_number=0, record_length=2)])
+    t.eq("FC 20 file 4 of 3", exception(rr), 2)
+    rr = c.read_fifo_queue(address=1246)
+    t.eq("FC 24 read FIFO queue", None if rr.isError() else list(rr.values), [440, 4740])
+    rr = c.read_fifo_queue(address=0)
+    t.eq("FC 24 count 100 > 31", exception(rr), 3)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,12 @@ impl ServerProcess {
             .map_err(|e| format!("/proc/{}/fd: {e}", self.pid()))
     }
 
+    /// CPU time the server process has used so far (user + system, every
+    /// thread, living or exited), in microseconds.
+    pub fn cpu_micros(&self) -> Result<u64, String> {
+        cpu_micros(self.pid())
+    }
+
     /// Still running?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -85,10 +91,38 @@ impl Drop for ServerProcess {
     }
 }
 
+/// What a point reads of the server process from /proc.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Memory {
     pub peak_kib: u64,
     pub current_kib: u64,
+    /// Not memory: the server's CPU time (utime + stime) over the point,
+    /// in microseconds; 0 where not measured.
+    pub cpu_micros: u64,
+}
+
+/// The kernel's unit for utime and stime in /proc/<pid>/stat (USER_HZ,
+/// 100 on Linux whatever the kernel's own tick).
+const USER_HZ: u64 = 100;
+
+/// utime + stime of `pid` in microseconds (10 ms resolution).
+pub fn cpu_micros(pid: u32) -> Result<u64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks * 1_000_000 / USER_HZ)
+        .ok_or_else(|| format!("unexpected /proc/{pid}/stat"))
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/<pid>/stat line. The
+/// command name (field 2) is in parentheses and may hold spaces: fields
+/// are counted after its closing parenthesis.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// Reads VmHWM and VmRSS of `pid`.
@@ -106,6 +140,7 @@ pub fn memory_kib(pid: u32) -> Result<Memory, String> {
     Ok(Memory {
         peak_kib: field("VmHWM:")?,
         current_kib: field("VmRSS:")?,
+        cpu_micros: 0,
     })
 }
 
@@ -116,5 +151,12 @@ mod tests {
         let m = super::memory_kib(std::process::id()).unwrap();
         assert!(m.current_kib > 0);
         assert!(m.peak_kib >= m.current_kib);
+    }
+
+    #[test]
+    fn cpu_fields_are_counted_after_the_command_name() {
+        let line = "42 (a (b) c) S 1 42 42 0 -1 4194304 100 0 0 0 250 17 0 0 20 0 3 0";
+        assert_eq!(super::parse_cpu_ticks(line), Some(267));
+        assert!(super::cpu_micros(std::process::id()).is_ok());
     }
 }

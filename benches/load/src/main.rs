@@ -1,10 +1,10 @@
-//! `modbus-load`: a loopback load benchmark of modbus-server against the
+//! `modbus-load`: a loopback load benchmark of modbus-device against the
 //! best a Modbus TCP server of the same design can do (an echo limit) and
 //! against tokio-modbus.
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
-//!     [--servers smol,async-std,echo-limit,echo-smol,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
+//!     [--servers smol,async-std,tokio,echo-limit,echo-smol,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
 //!     [--point CxD,..] [--client spin|wait] [--client-threads N]
 //! modbus-load serve <smol|async-std|echo-limit|echo-smol|tokio-modbus> <port>   (internal)
 //! ```
@@ -321,8 +321,10 @@ async fn bench(o: &Options) -> usize {
 
     println!(
         "\nLoopback, {} ms per point, median of {} run(s), client: {}, {} core(s); \
-         tokio servers: 2 workers; smol: the adapter's executor, one thread per core but one; \
-         async-std: ASYNC_STD_THREAD_COUNT={}.\n",
+         tokio reference servers: 2 workers; ours on tokio: start() outside a runtime, the adapter's \
+         runtime with one worker per core but one; smol: the adapter's executor, one thread per core but one; \
+         async-std: ASYNC_STD_THREAD_COUNT={}. Server CPU: utime+stime of the server process over the point \
+         (10 ms resolution) per completed request.\n",
         o.duration.as_millis(),
         o.repeat,
         o.client.label(),
@@ -331,7 +333,7 @@ async fn bench(o: &Options) -> usize {
             .unwrap_or(0),
         std::env::var("ASYNC_STD_THREAD_COUNT").unwrap_or_else(|_| format!(
             "{} (runtimes::recommended_threads, as the server example)",
-            modbus_server::runtimes::recommended_threads()
+            modbus_device::runtimes::recommended_threads()
         )),
     );
     println!("{}", report::load_table(&results));
@@ -367,8 +369,10 @@ fn median_run(runs: Vec<PointRun>) -> PointRun {
 
 async fn run_point(kind: Kind, load: Load) -> Result<(client::Outcome, child::Memory), String> {
     let mut server = child::ServerProcess::start(kind)?;
+    let cpu_before = server.cpu_micros()?;
     let outcome = client::run(server.addr, load).await;
-    let memory = server.memory_kib()?;
+    let mut memory = server.memory_kib()?;
+    memory.cpu_micros = server.cpu_micros()?.saturating_sub(cpu_before);
     if !server.alive() {
         return Err("server process died".into());
     }

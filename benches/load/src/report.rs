@@ -55,13 +55,21 @@ fn micros(nanos: u64) -> String {
     format!("{:.0}", nanos as f64 / 1000.0)
 }
 
+/// The server's CPU microseconds per completed request.
+fn cpu_per_request(o: &Outcome, mem: &Memory) -> String {
+    if o.completed == 0 {
+        return "-".into();
+    }
+    format!("{:.1}", mem.cpu_micros as f64 / o.completed as f64)
+}
+
 /// The load table.
 pub fn load_table(results: &[PointResult]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| point | server | req/s | p50 µs | p99 µs | errors | server peak RSS MiB | vs echo limit | vs echo on smol | vs tokio-modbus |\n",
+        "| point | server | req/s | server CPU µs/req | p50 µs | p99 µs | errors | server peak RSS MiB | vs echo limit | vs echo on smol | vs tokio-modbus |\n",
     );
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         let label = point_label(&r.load);
         match &r.outcome {
@@ -78,9 +86,10 @@ pub fn load_table(results: &[PointResult]) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "| {label} | {} | {:.0} | {} | {} | {} | {:.1} | {vs_echo} | {vs_echo_smol} | {vs_tm} |",
+                    "| {label} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {vs_echo} | {vs_echo_smol} | {vs_tm} |",
                     r.kind.name(),
                     rps,
+                    cpu_per_request(o, mem),
                     micros(o.latency.value_at_quantile(0.5)),
                     micros(o.latency.value_at_quantile(0.99)),
                     o.errors,
@@ -90,7 +99,7 @@ pub fn load_table(results: &[PointResult]) -> String {
             Err(reason) => {
                 let _ = writeln!(
                     s,
-                    "| {label} | {} | not run: {reason} | | | | | | | |",
+                    "| {label} | {} | not run: {reason} | | | | | | | | |",
                     r.kind.name()
                 );
             }

@@ -15,10 +15,13 @@ use crate::proto;
 /// The servers compared, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// modbus-server on smol.
+    /// modbus-device on smol.
     Smol,
-    /// modbus-server on async-std.
+    /// modbus-device on async-std.
     AsyncStd,
+    /// modbus-device on tokio (`start()` outside a runtime: the adapter's
+    /// own multi-thread runtime, `recommended_threads()` workers).
+    Tokio,
     /// Frames by MBAP length and writes canned answers: the ceiling.
     Echo,
     /// The same echo on smol's executor with one thread, as our smol
@@ -29,9 +32,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Smol,
         Kind::AsyncStd,
+        Kind::Tokio,
         Kind::Echo,
         Kind::EchoSmol,
         Kind::TokioModbus,
@@ -41,6 +45,7 @@ impl Kind {
         match self {
             Kind::Smol => "smol",
             Kind::AsyncStd => "async-std",
+            Kind::Tokio => "tokio",
             Kind::Echo => "echo-limit",
             Kind::EchoSmol => "echo-smol",
             Kind::TokioModbus => "tokio-modbus",
@@ -53,7 +58,7 @@ impl Kind {
 
     /// Ours, as opposed to a reference.
     pub fn is_ours(self) -> bool {
-        matches!(self, Kind::Smol | Kind::AsyncStd)
+        matches!(self, Kind::Smol | Kind::AsyncStd | Kind::Tokio)
     }
 
     /// The echo servers keep no tables, so they cannot answer a read-back.
@@ -70,7 +75,7 @@ impl Kind {
 
 /// Worker threads of the tokio servers (the machine has 2 cores).
 const TOKIO_WORKERS: usize = 2;
-/// Listen backlog of the tokio servers, as modbus-server's default.
+/// Listen backlog of the tokio servers, as modbus-device's default.
 const BACKLOG: u32 = 1024;
 
 /// Entry point of the `serve` subcommand.
@@ -83,6 +88,7 @@ pub fn serve(kind: Kind, port: u16) -> Result<(), String> {
         Kind::TokioModbus => tokio_runtime()?.block_on(reference::serve(addr)),
         Kind::Smol => ours::serve_smol(addr),
         Kind::AsyncStd => ours::serve_async_std(addr),
+        Kind::Tokio => ours::serve_tokio(addr),
     }
 }
 
@@ -94,7 +100,7 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
-/// Binds a tokio listener with the backlog modbus-server uses (1024).
+/// Binds a tokio listener with the backlog modbus-device uses (1024).
 /// tokio's `TcpListener::bind` listens with 128, which overflows under the
 /// idle test's burst of connects and costs 1 s SYN retransmissions: a
 /// setting, not a property of the server, so both tokio servers get 1024.
@@ -400,14 +406,15 @@ mod reference {
     }
 }
 
-/// modbus-server's own `ModbusServer` on smol and on async-std, with the
-/// default heap tables (0x10000 entries each, like the spec's DataBank).
+/// modbus-device's own `ModbusServer` on smol and on async-std, with the
+/// default heap tables (0x10000 entries each, like pyModbusTCP's DataBank).
 mod ours {
     use super::*;
-    use modbus_server::runtimes::{self, ServerConfig};
-    use modbus_server::{DataBank, Service};
+    use modbus_device::runtimes::{self, ServerConfig};
+    use modbus_device::{DataBank, Service};
 
-    /// The idle test holds 1000 connections at once; the default limit is 1024.
+    /// The idle test holds 1000 connections at once; the default limit is
+    /// 1024, and 64 per client address (every client here is 127.0.0.1).
     const MAX_CONNECTIONS: usize = 4096;
 
     fn config(addr: SocketAddr) -> ServerConfig {
@@ -416,11 +423,13 @@ mod ours {
             port: addr.port(),
             no_block: true,
             max_connections: MAX_CONNECTIONS,
+            max_connections_per_ip: MAX_CONNECTIONS,
             ..ServerConfig::default()
         }
     }
 
-    fn seeded_service() -> Result<Service<modbus_server::HeapStorage>, String> {
+    fn seeded_service(
+    ) -> Result<Service<modbus_device::DataBank<modbus_device::HeapStorage>>, String> {
         let mut bank = DataBank::default();
         let registers: Vec<u16> = (0..=u16::MAX).map(proto::seed_register).collect();
         let coils: Vec<bool> = (0..=u16::MAX).map(proto::seed_coil).collect();
@@ -441,6 +450,15 @@ mod ours {
 
     pub fn serve_smol(addr: SocketAddr) -> Result<(), String> {
         let server = runtimes::smol::ModbusServer::new(config(addr), seeded_service()?);
+        server.start().map_err(|e| format!("start: {e}"))?;
+        announce(server.local_addr().ok_or("not running after start")?.port());
+        park_forever()
+    }
+
+    /// The pyModbusTCP shape, as the `server` example runs it with
+    /// `--runtime tokio`: `start()` outside any runtime.
+    pub fn serve_tokio(addr: SocketAddr) -> Result<(), String> {
+        let server = runtimes::tokio::ModbusServer::new(config(addr), seeded_service()?);
         server.start().map_err(|e| format!("start: {e}"))?;
         announce(server.local_addr().ok_or("not running after start")?.port());
         park_forever()

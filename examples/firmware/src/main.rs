@@ -1,11 +1,14 @@
 //! Modbus TCP server on a NUCLEO-F767ZI: the STM32F767's Ethernet MAC with
-//! the board's LAN8742A PHY (RMII), embassy-net, and `modbus-server`'s
+//! the board's LAN8742A PHY (RMII), embassy-net, and `modbus-device`'s
 //! embedded adapter.
 //!
 //! - `SOCKETS` tasks, each owning one TCP socket on port 502, serve clients
 //!   concurrently; all of them share one `Service<FixedStorage<..>>` through
-//!   a critical-section mutex (`CsShared`), which is only locked for the
-//!   duration of one batch of requests, never across an `.await`.
+//!   `modbus_device::runtimes::embassy::EmbassyShared` with embassy-sync's
+//!   `ThreadModeRawMutex` (no interrupts disabled), which is only locked for
+//!   the duration of one batch of requests, never across an `.await`.
+//! - `modbus.rs` is the board-independent part (the service, its set-up,
+//!   serving one socket); `tests-tap` runs that same file on a PC.
 //! - A ticker task writes uptime and a counter into the input registers every
 //!   second, through the same lock, so a client never sees half an update.
 //! - With the `no-modbus` feature the socket tasks echo bytes instead of

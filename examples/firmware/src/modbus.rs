@@ -1,35 +1,36 @@
-//! The Modbus side of the firmware: the shared service, its device
-//! identification, and serving one accepted socket.
+//! The Modbus side of the firmware, independent of the board: the shared
+//! service, its device identification, and serving one accepted socket.
+//!
+//! `tests-tap` compiles this same file on a PC (`#[path]`), over embassy-net
+//! on a TAP device, so it uses only `modbus_device`, embassy-net and
+//! embassy-sync, and logs through the including crate's root `info!` and
+//! `warn!` macros (defmt in the firmware, printing in tests-tap): their
+//! format strings must suit both defmt and `core::fmt`.
 
-use defmt::{info, warn};
 use embassy_net::tcp::TcpSocket;
-use modbus_server::runtimes::embedded_io::{self, Clock, ConnectionEnd, CsShared};
-use modbus_server::{
-    DataBank, DeviceIdentification, EngineConfig, FixedStorage, Instant, Service, Shared,
-};
+use embassy_sync::blocking_mutex::raw::ThreadModeRawMutex;
+use modbus_device::runtimes::embassy::{self, EmbassyShared};
+use modbus_device::{DataBank, DeviceIdentification, EngineConfig, FixedStorage, Service, Shared};
+
+use crate::{info, warn};
 
 /// 256 coils, 256 discrete inputs, 128 holding and 64 input registers:
 /// 32 + 32 + 256 + 128 bytes of RAM, no heap.
-type Tables = FixedStorage<32, 32, 128, 64>;
+pub type Tables = FixedStorage<32, 32, 128, 64>;
 
-/// The one service all socket tasks share. A critical section (interrupts
-/// off for the length of one request batch, a few microseconds) is the lock;
-/// it is also safe if an interrupt handler ever touches the data.
-static SERVICE: CsShared<Service<Tables>> =
-    CsShared::new(Service::new(DataBank::new(Tables::new())));
+/// The service all socket tasks share (the one place its type is named).
+pub type ModbusService = Service<DataBank<Tables>>;
 
-/// embassy-time as the engine's clock.
-struct EmbassyClock;
+/// The one service all socket tasks share, and the ticker task updates.
+/// Every task runs on the thread-mode executor of a single core, so
+/// `ThreadModeRawMutex` is enough: no interrupts are disabled while a batch
+/// of requests is answered (it panics if an interrupt handler ever locks it;
+/// such a handler would need `CriticalSectionRawMutex`).
+pub static SERVICE: EmbassyShared<ModbusService, ThreadModeRawMutex> =
+    EmbassyShared::new(Service::new(DataBank::new(Tables::new())));
 
-impl Clock for EmbassyClock {
-    fn now(&self) -> Instant {
-        Instant::from_micros(embassy_time::Instant::now().as_micros())
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> impl core::future::Future<Output = ()> {
-        embassy_time::Timer::at(embassy_time::Instant::from_micros(deadline.as_micros()))
-    }
-}
+/// Holding register 0 at start: which firmware this is (a version marker).
+pub const VERSION_MARKER: u16 = 0x0100;
 
 /// Sets the device identification (0x2B / 0x0E) and the initial holding
 /// registers. Called once at start-up, before any socket task runs.
@@ -45,8 +46,9 @@ pub fn init() {
     }
     SERVICE.with(|service| {
         service.device_identification = Some(id);
-        // Holding register 0 says which firmware this is (a version marker).
-        let _ = service.data_bank.set_holding_registers(0, &[0x0100]);
+        let _ = service
+            .data_bank
+            .set_holding_registers(0, &[VERSION_MARKER]);
     });
 }
 
@@ -59,24 +61,11 @@ pub fn set_inputs(values: &[u16]) {
     });
 }
 
-/// Serves one accepted connection until it ends.
+/// Serves one accepted connection until it ends, and logs why it ended.
+/// The caller then aborts the socket and accepts again.
 pub async fn serve(socket: &mut TcpSocket<'_>) {
-    let client = socket.remote_endpoint().map(|endpoint| {
-        let embassy_net::IpAddress::Ipv4(ip) = endpoint.addr;
-        core::net::SocketAddr::new(core::net::IpAddr::V4(ip), endpoint.port)
-    });
-    match embedded_io::serve(
-        socket,
-        &SERVICE,
-        &EmbassyClock,
-        EngineConfig::default(),
-        client,
-    )
-    .await
-    {
-        ConnectionEnd::PeerClosed => info!("modbus: client closed"),
-        ConnectionEnd::Closed(reason) => info!("modbus: closed: {}", reason),
-        ConnectionEnd::Io(e) => info!("modbus: connection lost: {}", e),
-        _ => info!("modbus: connection ended"),
-    }
+    // `serve` turns embassy-net's endpoint into a `SocketAddr` itself.
+    let client = socket.remote_endpoint();
+    let end = embassy::serve(socket, &SERVICE, EngineConfig::default(), client).await;
+    info!("modbus: connection ended: {}", end);
 }
