@@ -50,6 +50,10 @@ cargo fmt --all -- --check
 
 step "clippy (desktop features, all targets)"
 cargo clippy --all-targets --features async-std,smol,tokio -- -D warnings
+step "clippy (each desktop runtime alone: no feature-combination warnings)"
+for runtime in async-std smol tokio; do
+	cargo clippy --lib --features "$runtime" -- -D warnings
+done
 step "clippy (no_std embedded adapter)"
 cargo clippy --no-default-features --features embedded-io,critical-section,embassy --lib -- -D warnings
 

@@ -26,6 +26,7 @@ pub use config::{ConnectionEvent, DisconnectReason, LimitPolicy, ServerConfig, S
 use connection::{lock, now_micros, source_ip, Entry, Registry};
 use futures::future::{select, AbortHandle, Abortable, Either};
 use futures::FutureExt;
+#[cfg(feature = "tokio")]
 pub(crate) use net::gone_after_peek;
 pub use net::{ServerListener, ServerStream};
 
