@@ -101,6 +101,8 @@ cargo test --release --manifest-path benches/abuse/Cargo.toml
 # server exited.
 step "abuse suite (short): every attack runs, healthy client answered"
 cargo run --release --manifest-path benches/abuse/Cargo.toml -- --short
+step "abuse suite (short) on the tokio adapter"
+cargo run --release --manifest-path benches/abuse/Cargo.toml -- --short --runtime tokio
 
 step "engine micro-benchmark builds"
 cargo bench --bench engine --no-run

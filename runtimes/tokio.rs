@@ -14,8 +14,9 @@
 //!   uses a multi-thread runtime of this module, started at the first such
 //!   `start()` with [`recommended_threads`](super::recommended_threads)
 //!   worker threads (one per core but one: the rest of the machine runs the
-//!   application), as the smol adapter does. It lives as long as the
-//!   process. If it cannot be started, `start()` fails with
+//!   application), as the smol adapter does, or `TOKIO_WORKER_THREADS` if
+//!   that is set to a positive number (tokio's own convention for the
+//!   runtimes it builds). It lives as long as the process. If it cannot be started, `start()` fails with
 //!   [`ServerError::Runtime`].
 //! - A blocking `start()` (`no_block` false) from inside a tokio runtime
 //!   would stall it (tokio panics on a nested `block_on`): it is refused
@@ -74,7 +75,7 @@ fn own() -> Result<&'static tokio::runtime::Runtime, ServerError> {
         return Ok(runtime);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(super::recommended_threads())
+        .worker_threads(worker_threads())
         .thread_name("modbus-tokio")
         .enable_all()
         .build()
@@ -86,6 +87,16 @@ fn own() -> Result<&'static tokio::runtime::Runtime, ServerError> {
         std::boxed::Box::leak(std::boxed::Box::new(runtime));
     *own = Some(runtime);
     Ok(runtime)
+}
+
+/// Worker threads of this module's runtime: `TOKIO_WORKER_THREADS` if it is
+/// a positive number, else [`recommended_threads`](super::recommended_threads).
+fn worker_threads() -> usize {
+    std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(super::recommended_threads)
 }
 
 /// The runtime to spawn on and register sockets with: the current one, or

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/abuse/Cargo.toml -- [--short] [--strict]
-//!     [--json FILE] [--runtime async-std|smol] [--server-bin PATH] [--only 1,4,..]
+//!     [--json FILE] [--runtime async-std|smol|tokio] [--server-bin PATH] [--only 1,4,..]
 //! ```
 //!
 //! Exit codes: 0 the suite ran (timing targets are only reported unless
@@ -25,11 +25,12 @@ use attacks::Ctx;
 use report::{Row, Target};
 use server::Runtime;
 
-const USAGE: &str = "usage: modbus-abuse [--short] [--strict] [--json FILE] [--runtime async-std|smol] [--server-bin PATH] [--only 0,1,..,7]
+const USAGE: &str = "usage: modbus-abuse [--short] [--strict] [--json FILE] [--runtime async-std|smol|tokio] [--server-bin PATH] [--only 0,1,..,7]
   --short        a few seconds per attack (the CI run)
   --strict       exit 3 when a target fails (p99, 100 ms, CPU, log throughput)
   --json FILE    also write the results as JSON
-  --runtime R    the simulator on async-std (examples/server, default) or smol (examples/smol_server)
+  --runtime R    the simulator on async-std (examples/server, default), smol (examples/smol_server)
+                 or tokio (examples/server --runtime tokio)
   --server-bin P use this simulator binary instead of building it
   --only LIST    run only these attacks (0 is the baseline)";
 
@@ -64,8 +65,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--json" => o.json = Some(value(arg)?.into()),
             "--runtime" => {
                 let v = value(arg)?;
-                o.runtime =
-                    Runtime::parse(&v).ok_or(format!("--runtime: {v} is not async-std or smol"))?;
+                o.runtime = Runtime::parse(&v)
+                    .ok_or(format!("--runtime: {v} is not async-std, smol or tokio"))?;
             }
             "--server-bin" => o.server_bin = Some(value(arg)?.into()),
             "--only" => {
@@ -216,7 +217,11 @@ mod tests {
         assert_eq!(o.runtime, Runtime::Smol);
         assert_eq!(o.json, Some(PathBuf::from("x.json")));
         assert!(parse_options(&args("--only 9")).is_err());
-        assert!(parse_options(&args("--runtime tokio")).is_err());
+        assert_eq!(
+            parse_options(&args("--runtime tokio")).unwrap().runtime,
+            Runtime::Tokio
+        );
+        assert!(parse_options(&args("--runtime uring")).is_err());
         assert!(parse_options(&args("--bogus")).is_err());
     }
 

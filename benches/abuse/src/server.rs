@@ -1,5 +1,5 @@
-//! The server under test: the simulator example (examples/server or
-//! examples/smol_server) built in release and run as a child process with
+//! The server under test: the simulator example (examples/server, on
+//! async-std or `--runtime tokio`, or examples/smol_server) built in release and run as a child process with
 //! one executor thread, on 127.0.0.1 and a port the kernel picks; its CPU
 //! time and memory from /proc; killed and reaped on drop.
 
@@ -20,6 +20,7 @@ const TAIL_BYTES: usize = 2048;
 pub enum Runtime {
     AsyncStd,
     Smol,
+    Tokio,
 }
 
 impl Runtime {
@@ -27,6 +28,7 @@ impl Runtime {
         match s {
             "async-std" => Some(Runtime::AsyncStd),
             "smol" => Some(Runtime::Smol),
+            "tokio" => Some(Runtime::Tokio),
             _ => None,
         }
     }
@@ -35,12 +37,23 @@ impl Runtime {
         match self {
             Runtime::AsyncStd => "async-std",
             Runtime::Smol => "smol",
+            Runtime::Tokio => "tokio",
+        }
+    }
+
+    /// The cargo features the simulator binary is built with (`server`
+    /// always needs async-std, its default runtime).
+    fn features(self) -> &'static str {
+        match self {
+            Runtime::AsyncStd => "async-std",
+            Runtime::Smol => "smol",
+            Runtime::Tokio => "async-std,tokio",
         }
     }
 
     fn example(self) -> &'static str {
         match self {
-            Runtime::AsyncStd => "server",
+            Runtime::AsyncStd | Runtime::Tokio => "server",
             Runtime::Smol => "smol_server",
         }
     }
@@ -50,6 +63,16 @@ impl Runtime {
         match self {
             Runtime::AsyncStd => "ASYNC_STD_THREAD_COUNT",
             Runtime::Smol => "SMOL_THREADS",
+            Runtime::Tokio => "TOKIO_WORKER_THREADS",
+        }
+    }
+
+    /// The simulator's own arguments that select this runtime: `server`
+    /// serves on async-std unless told otherwise.
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Tokio => &["--runtime", "tokio"],
+            Runtime::AsyncStd | Runtime::Smol => &[],
         }
     }
 }
@@ -61,7 +84,7 @@ pub fn build(runtime: Runtime) -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!(
         "building the simulator: cargo build --release --features {} --example {}",
-        runtime.name(),
+        runtime.features(),
         runtime.example()
     );
     let status = Command::new(cargo)
@@ -70,7 +93,7 @@ pub fn build(runtime: Runtime) -> Result<PathBuf, String> {
             "build",
             "--release",
             "--features",
-            runtime.name(),
+            runtime.features(),
             "--example",
         ])
         .arg(runtime.example())
@@ -134,7 +157,8 @@ impl ServerProcess {
         std::fs::write(&config_file, &spec.config)
             .map_err(|e| format!("cannot write {}: {e}", config_file.display()))?;
         let mut cmd = Command::new(bin);
-        cmd.args(["--host", "127.0.0.1", "--port", "0", "--config"])
+        cmd.args(runtime.args())
+            .args(["--host", "127.0.0.1", "--port", "0", "--config"])
             .arg(&config_file)
             .env(runtime.threads_var(), "1")
             .stdin(Stdio::null())
