@@ -12,9 +12,9 @@
 //! A connection whose stream is always ready (a client that pipelines as
 //! fast as it is answered) would never return to the executor, and on a
 //! single executor thread every other connection would wait for it. So the
-//! driver yields after a few reads and writes that completed without
-//! waiting (eight: `FAIRNESS_BUDGET` says why): it wakes its own task and
-//! returns `Pending` once, letting every other ready task run first.
+//! driver yields after a few KiB read and written without waiting
+//! (`FAIRNESS_BUDGET` says how many, and why bytes): it wakes its own task
+//! and returns `Pending` once, letting every other ready task run first.
 
 use core::future::{poll_fn, Future};
 use core::pin::{pin, Pin};
@@ -28,21 +28,26 @@ use crate::service::Respond;
 use crate::shared::Shared;
 use crate::time::Instant;
 
-/// Reads and batch writes a connection may complete in a row without
-/// waiting before it yields to the executor (wakes its task and returns
-/// `Pending` once), so that a client that keeps the connection busy
-/// delays the others by at most this much work.
+/// Bytes a connection may read and write in a row without waiting before
+/// it yields to the executor (wakes its task and returns `Pending` once),
+/// so that a client that keeps the connection busy delays the others by at
+/// most this much work.
 ///
-/// One unit is a read (at most the engine's input buffer: 512 bytes, up
-/// to 42 requests, on desktops) or one batch of answers (at most the
-/// output buffer: 1 KiB). Eight units are a few hundred requests at most,
-/// in the order of 100 µs on a desktop core: a few batches of delay for a
-/// neighbour, as the issue "Fair and available under hostile load" asks.
-/// A yield costs one trip through the executor's run queue (about a
-/// microsecond), under 1 % of the work it follows. Waiting resets the
-/// budget: a connection that goes back to the executor on its own (every
-/// client that waits for its answers) never yields for fairness.
-const FAIRNESS_BUDGET: u8 = 8;
+/// Bytes, not reads and writes, because the work follows the bytes: 8 KiB
+/// is about five rounds of a pipelining client on a desktop (a 512-byte
+/// read of 42 requests and their 1.2 KiB of answers each), in the order of
+/// 100 µs, a few batches of delay for a neighbour, as the issue "Fair and
+/// available under hostile load" asks. A client at depth 1 whose next
+/// request is already there when the driver reads (a fast client on the
+/// same machine: the driver then never waits either) moves about 40 bytes
+/// per request, so it yields once every ~200 requests. Counting reads and
+/// writes instead (eight of them) made such a client yield every four
+/// requests; on tokio's multi-thread runtime each yield wakes another
+/// worker (an eventfd write and an epoll round), which cost about 15 % more
+/// server CPU per request at depth 1 than the echo limit of
+/// `benches/load`. Waiting resets the budget: a connection that goes back
+/// to the executor on its own never yields for fairness.
+const FAIRNESS_BUDGET: usize = 8 * 1024;
 
 /// The adapter's clock: the current time and a timer.
 pub trait Clock {
@@ -278,9 +283,9 @@ struct Driver<'a, IO, C, F, M> {
     io: &'a mut IO,
     clock: &'a C,
     timer: Timer<'a, F, M>,
-    /// Reads and writes left before the connection yields (see
+    /// Bytes left to read and write before the connection yields (see
     /// [`FAIRNESS_BUDGET`]).
-    budget: u8,
+    budget: usize,
 }
 
 impl<IO, C, F, M> Driver<'_, IO, C, F, M>
@@ -316,7 +321,7 @@ where
             Wake::Read(Ok(0)) => Err(ConnectionEnd::PeerClosed),
             Wake::Read(Ok(n)) => {
                 on_read(slot, n, self.clock.now());
-                if self.spend(waited) {
+                if self.spend(waited, n) {
                     yield_now().await;
                 }
                 Ok(())
@@ -342,9 +347,10 @@ where
             .is_empty()
         {
             let mut waited = false;
+            let written = engine.pending_output().len();
             noting_waits(pin!(self.write_output(engine)), &mut waited).await?;
             engine.handle_output_written(self.clock.now());
-            if self.spend(waited) {
+            if self.spend(waited, written) {
                 yield_now().await;
             }
         }
@@ -355,18 +361,23 @@ where
         Ok(())
     }
 
-    /// Counts a read or a write that completed; true when the connection
-    /// has used up its [`FAIRNESS_BUDGET`] without waiting, and must yield.
-    fn spend(&mut self, waited: bool) -> bool {
+    /// Counts a read or a write of `bytes` that completed; true when the
+    /// connection has used up its [`FAIRNESS_BUDGET`] without waiting, and
+    /// must yield.
+    fn spend(&mut self, waited: bool, bytes: usize) -> bool {
         if waited {
             self.budget = FAIRNESS_BUDGET;
         }
-        self.budget -= 1;
-        if self.budget == 0 {
-            self.budget = FAIRNESS_BUDGET;
-            return true;
+        match self.budget.checked_sub(bytes) {
+            Some(left) if left > 0 => {
+                self.budget = left;
+                false
+            }
+            _ => {
+                self.budget = FAIRNESS_BUDGET;
+                true
+            }
         }
-        false
     }
 
     /// Writes the engine's output in flight, unless the engine's deadline

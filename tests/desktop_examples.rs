@@ -359,6 +359,8 @@ fn sample_config_sets_every_key() {
         "server.idle_timeout_s",
         "server.on_limit",
         "server.max_connections_per_ip",
+        "server.send_buffer_bytes",
+        "server.recv_buffer_bytes",
         "data_bank.coils_size",
         "data_bank.coils_default_value",
         "data_bank.d_inputs_size",

@@ -369,6 +369,12 @@ pub fn main<R: Runtime>(name: &str) {
     if let Some(idle) = sim.idle_timeout {
         config.engine.idle_timeout = idle;
     }
+    if let Some(cap) = sim.send_buffer {
+        config.send_buffer = cap;
+    }
+    if let Some(cap) = sim.recv_buffer {
+        config.recv_buffer = cap;
+    }
     let server = ModbusServer::<R, _, _>::new(config, service);
     server.on_event(|event| connections.on_event(event));
     // Before `start()` and the "listening" line: a Ctrl-C that arrives as

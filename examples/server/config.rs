@@ -26,6 +26,10 @@ pub struct SimConfig {
     pub max_connections_per_ip: Option<usize>,
     pub on_limit: Option<LimitPolicy>,
     pub idle_timeout: Option<Option<Duration>>,
+    /// SO_SNDBUF / SO_RCVBUF caps of each connection: `Some(None)` leaves
+    /// the kernel's autotuning (the file's 0).
+    pub send_buffer: Option<Option<usize>>,
+    pub recv_buffer: Option<Option<usize>>,
     /// FC 20 / 21: `files.count` files of `files.records` records each.
     pub files: (usize, usize),
     /// FC 24: queues written at start, by FIFO pointer address.
@@ -59,6 +63,8 @@ impl SimConfig {
             max_connections_per_ip: None,
             on_limit: None,
             idle_timeout: None,
+            send_buffer: None,
+            recv_buffer: None,
             files: DEFAULT_FILES,
             fifo_queues: Vec::new(),
             server_id: default_server_id(),
@@ -124,6 +130,16 @@ impl SimConfig {
                 "idle_timeout_s" => {
                     let s = integer(value, "server.idle_timeout_s", 0, 86_400 * 365)?;
                     self.idle_timeout = Some((s > 0).then(|| Duration::from_secs(s as u64)));
+                }
+                "send_buffer_bytes" | "recv_buffer_bytes" => {
+                    let name = format!("server.{key}");
+                    let n = integer(value, &name, 0, i32::MAX as i64)?;
+                    let cap = (n > 0).then_some(n as usize);
+                    if key == "send_buffer_bytes" {
+                        self.send_buffer = Some(cap);
+                    } else {
+                        self.recv_buffer = Some(cap);
+                    }
                 }
                 other => return Err(format!("unknown key server.{other}")),
             }

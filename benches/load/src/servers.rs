@@ -22,6 +22,10 @@ pub enum Kind {
     /// modbus-device on tokio (`start()` outside a runtime: the adapter's
     /// own multi-thread runtime, `recommended_threads()` workers).
     Tokio,
+    /// modbus-device on tokio, `run().await` inside the same runtime the
+    /// echo limit and tokio-modbus run on (2 workers): the comparison on
+    /// the same runtime.
+    TokioRun,
     /// Frames by MBAP length and writes canned answers: the ceiling.
     Echo,
     /// The same echo on smol's executor with one thread, as our smol
@@ -32,10 +36,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Smol,
         Kind::AsyncStd,
         Kind::Tokio,
+        Kind::TokioRun,
         Kind::Echo,
         Kind::EchoSmol,
         Kind::TokioModbus,
@@ -46,6 +51,7 @@ impl Kind {
             Kind::Smol => "smol",
             Kind::AsyncStd => "async-std",
             Kind::Tokio => "tokio",
+            Kind::TokioRun => "tokio-run",
             Kind::Echo => "echo-limit",
             Kind::EchoSmol => "echo-smol",
             Kind::TokioModbus => "tokio-modbus",
@@ -58,7 +64,10 @@ impl Kind {
 
     /// Ours, as opposed to a reference.
     pub fn is_ours(self) -> bool {
-        matches!(self, Kind::Smol | Kind::AsyncStd | Kind::Tokio)
+        matches!(
+            self,
+            Kind::Smol | Kind::AsyncStd | Kind::Tokio | Kind::TokioRun
+        )
     }
 
     /// The echo servers keep no tables, so they cannot answer a read-back.
@@ -89,6 +98,7 @@ pub fn serve(kind: Kind, port: u16) -> Result<(), String> {
         Kind::Smol => ours::serve_smol(addr),
         Kind::AsyncStd => ours::serve_async_std(addr),
         Kind::Tokio => ours::serve_tokio(addr),
+        Kind::TokioRun => ours::serve_tokio_run(tokio_runtime()?, addr),
     }
 }
 
@@ -461,6 +471,36 @@ mod ours {
         let server = runtimes::tokio::ModbusServer::new(config(addr), seeded_service()?);
         server.start().map_err(|e| format!("start: {e}"))?;
         announce(server.local_addr().ok_or("not running after start")?.port());
+        park_forever()
+    }
+
+    /// An async application's shape: `run().await` as a task of the
+    /// application's own runtime (the one the tokio references use).
+    pub fn serve_tokio_run(
+        runtime: tokio::runtime::Runtime,
+        addr: SocketAddr,
+    ) -> Result<(), String> {
+        let server = runtimes::tokio::ModbusServer::new(config(addr), seeded_service()?);
+        let serving = server.clone();
+        let task = runtime.spawn(async move { serving.run().await });
+        // run() binds in its task: wait (bounded) until it listens.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let port = loop {
+            if let Some(local) = server.local_addr() {
+                break local.port();
+            }
+            if task.is_finished() {
+                return match runtime.block_on(task) {
+                    Ok(Err(e)) => Err(format!("run: {e}")),
+                    _ => Err("run() ended before listening".into()),
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("run() did not listen within 10 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        announce(port);
         park_forever()
     }
 
