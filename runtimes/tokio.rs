@@ -52,6 +52,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 
+use super::server::backoff::{transient, Backoff, PauseTimer};
 use super::server::{gone_after_peek, Runtime, ServerListener, ServerStream};
 use super::ServerError;
 
@@ -225,16 +226,56 @@ impl ServerListener for TokioListener {
 /// An accepted connection on tokio's reactor. Clones are handles on the
 /// same socket (the server keeps one to shut it down from `stop()`); only
 /// the connection's task reads and writes.
-#[derive(Debug, Clone)]
+///
+/// A read or write that the kernel refuses for a shortage of memory or
+/// buffers (ENOBUFS, ENOMEM) pauses on tokio's timer and tries again, as
+/// the async-io socket does, instead of ending the connection.
+#[derive(Debug)]
 pub struct TokioSocket {
     inner: Arc<tokio::net::TcpStream>,
+    read_backoff: Backoff<TokioPause>,
+    write_backoff: Backoff<TokioPause>,
+}
+
+impl Clone for TokioSocket {
+    /// Another handle on the same socket, with no pause of its own.
+    fn clone(&self) -> Self {
+        TokioSocket::new(Arc::clone(&self.inner))
+    }
+}
+
+impl TokioSocket {
+    fn new(inner: Arc<tokio::net::TcpStream>) -> Self {
+        TokioSocket {
+            inner,
+            read_backoff: Backoff::default(),
+            write_backoff: Backoff::default(),
+        }
+    }
 }
 
 impl From<tokio::net::TcpStream> for TokioSocket {
     fn from(stream: tokio::net::TcpStream) -> Self {
-        TokioSocket {
-            inner: Arc::new(stream),
-        }
+        TokioSocket::new(Arc::new(stream))
+    }
+}
+
+/// tokio's timer, for the pauses of a refused socket.
+#[derive(Debug)]
+struct TokioPause(Pin<std::boxed::Box<tokio::time::Sleep>>);
+
+impl PauseTimer for TokioPause {
+    fn after(delay: core::time::Duration) -> Self {
+        TokioPause(std::boxed::Box::pin(tokio::time::sleep(delay)))
+    }
+
+    fn set_after(&mut self, delay: core::time::Duration) {
+        let deadline = tokio::time::Instant::now() + delay;
+        self.0.as_mut().reset(deadline);
+    }
+
+    fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
     }
 }
 
@@ -246,11 +287,17 @@ impl AsyncRead for TokioSocket {
     ) -> Poll<io::Result<usize>> {
         // As tokio's own `poll_read`: wait for readiness, then read; a read
         // that would block clears the readiness, and the next poll waits.
+        let this = self.get_mut();
         loop {
-            ready!(self.inner.poll_read_ready(cx))?;
-            match self.inner.try_read(buf) {
+            ready!(this.read_backoff.poll_pause(cx));
+            ready!(this.inner.poll_read_ready(cx))?;
+            match this.inner.try_read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return Poll::Ready(result),
+                Err(e) if transient(&e) => this.read_backoff.refused(),
+                result => {
+                    this.read_backoff.succeeded();
+                    return Poll::Ready(result);
+                }
             }
         }
     }
@@ -262,11 +309,17 @@ impl AsyncWrite for TokioSocket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
         loop {
-            ready!(self.inner.poll_write_ready(cx))?;
-            match self.inner.try_write(buf) {
+            ready!(this.write_backoff.poll_pause(cx));
+            ready!(this.inner.poll_write_ready(cx))?;
+            match this.inner.try_write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return Poll::Ready(result),
+                Err(e) if transient(&e) => this.write_backoff.refused(),
+                result => {
+                    this.write_backoff.succeeded();
+                    return Poll::Ready(result);
+                }
             }
         }
     }
@@ -394,5 +447,20 @@ impl<S: tokio::io::AsyncWrite + Unpin> AsyncWrite for FromTokioIo<S> {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn refused_sockets_pause_on_tokios_timer() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime");
+        let _context = runtime.enter();
+        crate::runtimes::server::backoff::tests::check_backoff_with::<super::TokioPause>(|poll| {
+            runtime.block_on(core::future::poll_fn(|cx| poll(cx)));
+        });
     }
 }

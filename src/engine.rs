@@ -493,6 +493,7 @@ mod tests;
 /// Answers one request frame into `out` (room for one maximal ADU) and
 /// returns the response ADU's length, 0 when nothing is to be sent. The MBAP
 /// header and exception PDUs are written here, never by a [`Respond`] impl.
+#[inline]
 fn answer<R: Respond + ?Sized>(
     service: &mut R,
     frame: &Frame<&[u8]>,

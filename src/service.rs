@@ -225,6 +225,7 @@ pub trait Respond {
 }
 
 impl<B: Banks, H: DataHandler> Respond for Service<B, H> {
+    #[inline]
     fn respond(
         &mut self,
         request_pdu: &[u8],
@@ -316,6 +317,7 @@ struct Parts<'a, B, H> {
 impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
     /// Parses and serves one request PDU, writing the response PDU to `w`:
     /// routing only, the byte layouts are `wire`'s.
+    #[inline]
     fn dispatch(
         &mut self,
         pdu: &[u8],

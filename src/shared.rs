@@ -25,6 +25,7 @@ pub trait Shared {
 impl<T: ?Sized> Shared for RefCell<T> {
     type Target = T;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         f(&mut self.borrow_mut())
     }
@@ -38,6 +39,7 @@ impl<T: ?Sized> Shared for RefCell<T> {
 impl<T: ?Sized> Shared for std::sync::Mutex<T> {
     type Target = T;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut guard = self.lock().unwrap_or_else(|poisoned| {
             self.clear_poison();
@@ -50,6 +52,7 @@ impl<T: ?Sized> Shared for std::sync::Mutex<T> {
 impl<X: Shared + ?Sized> Shared for &X {
     type Target = X::Target;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut Self::Target) -> R) -> R {
         (**self).with(f)
     }
@@ -59,6 +62,7 @@ impl<X: Shared + ?Sized> Shared for &X {
 impl<X: Shared + ?Sized> Shared for alloc::sync::Arc<X> {
     type Target = X::Target;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut Self::Target) -> R) -> R {
         (**self).with(f)
     }
@@ -68,6 +72,7 @@ impl<X: Shared + ?Sized> Shared for alloc::sync::Arc<X> {
 impl<X: Shared + ?Sized> Shared for alloc::rc::Rc<X> {
     type Target = X::Target;
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut Self::Target) -> R) -> R {
         (**self).with(f)
     }

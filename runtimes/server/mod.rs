@@ -2,6 +2,7 @@
 //! stopping and limits. The two runtimes differ only in the [`Runtime`]
 //! they plug in; the protocol is the engine's.
 
+pub(crate) mod backoff;
 mod config;
 mod connection;
 mod net;

@@ -29,13 +29,13 @@
 //! through the reactor, thousands of failed sends a second per socket. So
 //! after the reactor's readiness was followed by a refusal (or by ENOBUFS /
 //! ENOMEM), the socket pauses on a timer before it registers again
-//! ([`Backoff`]); the engine's write-stall deadline still bounds the wait.
+//! (`Backoff`, in `backoff.rs`); the engine's write-stall deadline still
+//! bounds the wait.
 
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 use core::time::Duration;
-use std::boxed::Box;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -43,6 +43,7 @@ use std::sync::Arc;
 use async_io::{Async, Timer};
 use futures::io::{AsyncRead, AsyncWrite};
 
+use super::backoff::{transient, Backoff, PauseTimer};
 use super::net::{gone_after_peek, ServerListener, ServerStream};
 
 /// A listening socket on async-io's reactor.
@@ -71,77 +72,20 @@ const HIT_SCORE: u8 = 4;
 /// connection tolerates before registering first.
 const MAX_SCORE: u8 = 16;
 
-/// The longest pause after a refused operation: [`Backoff`] doubles from
-/// 1 ms up to this. Long enough that a socket refused for seconds costs a
-/// few dozen attempts a second; short next to the write-stall deadline
-/// (the idle timeout, 60 s by default) that ends such a connection.
-const MAX_BACKOFF: Duration = Duration::from_millis(64);
-
-/// Pauses between attempts on a socket that the reactor reports ready but
-/// that refuses the operation (see the module notes), so that they go
-/// through a timer rather than straight back to the reactor.
-///
-/// The first refusal in a row costs no pause: a readiness that was already
-/// used up (the task was woken by something else and wrote meanwhile) looks
-/// the same once. Then 1 ms, doubling up to [`MAX_BACKOFF`]. Any success
-/// starts over.
-#[derive(Debug, Default)]
-struct Backoff {
-    /// Refusals in a row.
-    refused: u8,
-    /// The pause in progress. Boxed: only refused sockets need one, and
-    /// every connection carries two of these.
-    pause: Option<Box<Timer>>,
-}
-
-impl Backoff {
-    /// The operation was refused although the socket looked ready.
-    fn refused(&mut self) {
-        if let Some(delay) = pause_after(self.refused) {
-            match &mut self.pause {
-                Some(timer) => timer.set_after(delay),
-                None => self.pause = Some(Box::new(Timer::after(delay))),
-            }
-        }
-        self.refused = self.refused.saturating_add(1);
+/// async-io's timer, for the pauses of [`Backoff`].
+impl PauseTimer for Timer {
+    fn after(delay: Duration) -> Self {
+        Timer::after(delay)
     }
 
-    /// The operation went through.
-    fn succeeded(&mut self) {
-        self.refused = 0;
-        self.pause = None;
+    fn set_after(&mut self, delay: Duration) {
+        Timer::set_after(self, delay);
     }
 
-    /// Ready once no pause is in progress.
-    fn poll_pause(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(timer) = &mut self.pause {
-            ready!(Pin::new(&mut **timer).poll(cx));
-            self.pause = None;
-        }
-        Poll::Ready(())
+    fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(self).poll(cx).map(|_| ())
     }
 }
-
-/// The pause after a refusal that follows `refused` others in a row: none
-/// after the first, then 1 ms, doubling up to [`MAX_BACKOFF`].
-fn pause_after(refused: u8) -> Option<Duration> {
-    let doublings = u32::from(refused.checked_sub(1)?).min(6);
-    Some(Duration::from_millis(1 << doublings).min(MAX_BACKOFF))
-}
-
-/// Whether a failed read or write may succeed later without anything
-/// changing on the connection: the kernel was short of memory or buffers.
-fn transient(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::OutOfMemory || e.raw_os_error() == Some(ENOBUFS)
-}
-
-/// The OS's "no buffer space available" error number.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const ENOBUFS: i32 = 105;
-#[cfg(windows)]
-const ENOBUFS: i32 = 10055; // WSAENOBUFS
-#[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
-const ENOBUFS: i32 = 55; // the BSDs and macOS
 
 /// Where a [`Socket`]'s next write stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,9 +130,9 @@ pub struct Socket {
     eager_score: u8,
     /// Short reads since eager reads were last tried.
     since_eager: u8,
-    read_backoff: Backoff,
+    read_backoff: Backoff<Timer>,
     write: WriteState,
-    write_backoff: Backoff,
+    write_backoff: Backoff<Timer>,
 }
 
 impl Clone for Socket {
@@ -503,42 +447,10 @@ mod tests {
     }
 
     #[test]
-    fn refusals_pause_on_a_timer_that_grows_to_the_cap_and_success_resets() {
-        let delays: std::vec::Vec<_> = (0..10).map(pause_after).collect();
-        let ms = |n| Some(Duration::from_millis(n));
-        assert_eq!(
-            delays,
-            [
-                None,
-                ms(1),
-                ms(2),
-                ms(4),
-                ms(8),
-                ms(16),
-                ms(32),
-                ms(64),
-                ms(64),
-                ms(64)
-            ]
-        );
-        assert_eq!(pause_after(u8::MAX), Some(MAX_BACKOFF));
-
-        let mut backoff = Backoff::default();
-        let mut cx = Context::from_waker(core::task::Waker::noop());
-        backoff.refused();
-        assert!(backoff.poll_pause(&mut cx).is_ready(), "the first is free");
-        backoff.refused();
-        assert!(backoff.poll_pause(&mut cx).is_pending(), "the second waits");
-        let started = std::time::Instant::now();
-        async_io::block_on(core::future::poll_fn(|cx| backoff.poll_pause(cx)));
-        assert!(started.elapsed() >= Duration::from_millis(1) / 2);
-        assert!(backoff.poll_pause(&mut cx).is_ready(), "a pause ends");
-        backoff.succeeded();
-        backoff.refused();
-        assert!(
-            backoff.poll_pause(&mut cx).is_ready(),
-            "success starts over"
-        );
+    fn refused_sockets_pause_on_async_ios_timer() {
+        crate::runtimes::server::backoff::tests::check_backoff_with::<Timer>(|poll| {
+            async_io::block_on(core::future::poll_fn(|cx| poll(cx)));
+        });
     }
 
     #[test]
