@@ -4,8 +4,9 @@
 //! - `nucleo-f767zi` (default): the STM32F767's Ethernet MAC with the
 //!   board's LAN8742A PHY (RMII) through embassy-stm32, defmt over RTT.
 //! - `mps2-an386`: QEMU's emulated Arm MPS2 AN386 (Cortex-M4F) with its
-//!   SMSC LAN9118 (`lan9118.rs`), a SysTick time driver (`systick_time.rs`),
-//!   logs over semihosting; `ci/qemu-firmware.sh` runs it.
+//!   SMSC LAN9118 (`lan9118.rs`), a time driver on the FPGA counter and
+//!   SysTick (`time_driver.rs`), logs over semihosting;
+//!   `ci/qemu-firmware.sh` runs it.
 //!
 //! Everything in this file is board-independent:
 //! - `SOCKETS` tasks, each owning one TCP socket on port 502, serve clients
@@ -43,7 +44,7 @@ mod lan9118;
 #[cfg(not(feature = "no-modbus"))]
 mod modbus;
 #[cfg(feature = "mps2-an386")]
-mod systick_time;
+mod time_driver;
 
 use embassy_executor::Spawner;
 use embassy_net::tcp::TcpSocket;

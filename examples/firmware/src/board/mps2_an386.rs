@@ -1,8 +1,8 @@
 //! QEMU's `mps2-an386` (Arm MPS2 FPGA image AN386, a Cortex-M4F at
-//! 25 MHz): the SMSC LAN9118 at 0x4020_0000 on IRQ 13 (`lan9118.rs`),
-//! SysTick as embassy-time's driver (`systick_time.rs`), and logs, panics
-//! and hard faults over semihosting (QEMU's `-semihosting`), where a panic
-//! or fault ends QEMU with exit status 1.
+//! 25 MHz): the SMSC LAN9118 at 0x4020_0000 on IRQ 13 (`lan9118.rs`), the
+//! FPGA counter and SysTick as embassy-time's driver (`time_driver.rs`),
+//! and logs, panics and hard faults over semihosting (QEMU's
+//! `-semihosting`), where a panic or fault ends QEMU with exit status 1.
 //!
 //! Under QEMU's user-mode network (`-nic user,model=lan9118`) the guest is
 //! 10.0.2.15/24 with the gateway at 10.0.2.2 (QEMU's defaults, which its
@@ -13,7 +13,7 @@ use cortex_m_rt::{exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
 
 use crate::lan9118::{self, Lan9118};
-use crate::systick_time;
+use crate::time_driver;
 
 /// The board's name in the start-up log.
 pub const NAME: &str = "QEMU mps2-an386 (LAN9118)";
@@ -72,12 +72,12 @@ unsafe impl cortex_m::interrupt::InterruptNumber for Lan9118Irq {
     }
 }
 
-/// SysTick, the LAN9118, its interrupt.
+/// The time driver, the LAN9118, its interrupt.
 pub fn init() -> Board {
     let Some(mut core) = cortex_m::Peripherals::take() else {
         panic!("core peripherals taken twice");
     };
-    systick_time::start(&mut core.SYST);
+    time_driver::start(&mut core.SYST);
     let device = match Lan9118::new(MAC_ADDRESS) {
         Ok(device) => device,
         Err(e) => panic!("LAN9118: {}", e),
