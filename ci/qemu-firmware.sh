@@ -33,12 +33,14 @@ esac
 
 WORK=$(mktemp -d)
 QEMU_PID=""
+TAIL_PID=""
 FAILURES=0
 cleanup() {
-	if [ -n "$QEMU_PID" ]; then
-		kill "$QEMU_PID" 2>/dev/null || true
-		wait "$QEMU_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in $QEMU_PID $TAIL_PID; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -124,8 +126,11 @@ echo "ok   firmware answers Modbus on 127.0.0.1:$PORT after $((SECONDS - started
 
 if [ -n "$SERVE_PORT" ]; then
 	echo "serving: mbpoll -m tcp -a 1 -0 -t 4 -r 0 -c 4 -p $PORT 127.0.0.1  (Ctrl-C stops QEMU)"
-	# The firmware's log until QEMU ends (a panic) or Ctrl-C (cleanup).
-	tail -n +1 -f --pid="$QEMU_PID" "$LOG"
+	# The firmware's log until QEMU ends (a panic) or Ctrl-C / SIGTERM:
+	# `wait` returns on a trapped signal (a foreground `tail` would not).
+	tail -n +1 -f --pid="$QEMU_PID" "$LOG" &
+	TAIL_PID=$!
+	wait "$QEMU_PID" || true
 	exit 0
 fi
 
