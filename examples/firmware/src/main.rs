@@ -45,6 +45,8 @@ mod lan9118;
 mod modbus;
 #[cfg(feature = "mps2-an386")]
 mod time_driver;
+#[cfg(feature = "mps2-an386")]
+mod wfi_executor;
 
 use embassy_executor::Spawner;
 use embassy_net::tcp::TcpSocket;
@@ -66,8 +68,9 @@ async fn net_task(mut runner: embassy_net::Runner<'static, board::Device>) -> ! 
     runner.run().await
 }
 
-#[embassy_executor::main]
-async fn main(spawner: Spawner) {
+/// The firmware's start, on the board's executor (`board::main` or
+/// `board::entry` spawns it).
+async fn run(spawner: Spawner) {
     let board = board::init();
     info!("modbus-firmware starting on {}", board::NAME);
 

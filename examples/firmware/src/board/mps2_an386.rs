@@ -13,7 +13,7 @@ use cortex_m_rt::{exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
 
 use crate::lan9118::{self, Lan9118};
-use crate::time_driver;
+use crate::{time_driver, wfi_executor};
 
 /// The board's name in the start-up log.
 pub const NAME: &str = "QEMU mps2-an386 (LAN9118)";
@@ -70,6 +70,18 @@ unsafe impl cortex_m::interrupt::InterruptNumber for Lan9118Irq {
     fn number(self) -> u16 {
         lan9118::IRQ
     }
+}
+
+/// The entry point: the shared start, `crate::run`, on an executor that
+/// sleeps with WFI (`wfi_executor.rs`).
+#[cortex_m_rt::entry]
+fn entry() -> ! {
+    wfi_executor::run(|spawner| spawner.spawn(main_task(spawner).expect("spawned once")))
+}
+
+#[embassy_executor::task]
+async fn main_task(spawner: embassy_executor::Spawner) {
+    crate::run(spawner).await
 }
 
 /// The time driver, the LAN9118, its interrupt.

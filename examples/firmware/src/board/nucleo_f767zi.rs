@@ -44,6 +44,13 @@ pub struct Board {
     pub seed: u64,
 }
 
+/// The entry point: embassy-executor's thread-mode executor (WFE/SEV)
+/// running the shared start, `crate::run`.
+#[embassy_executor::main]
+async fn main(spawner: embassy_executor::Spawner) {
+    crate::run(spawner).await
+}
+
 /// Clocks, the RNG seed and the Ethernet MAC.
 pub fn init() -> Board {
     let p = embassy_stm32::init(clock_config());
