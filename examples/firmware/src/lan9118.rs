@@ -2,8 +2,8 @@
 //! emulates it on the MPS2 boards (`hw/net/lan9118.c`): registers at
 //! `BASE`, interrupt line `IRQ`.
 //!
-//! Register semantics are those of SMSC's LAN9118 datasheet (section 5,
-//! "Register Description"), checked against what QEMU's model does:
+//! Register semantics are those of SMSC's LAN9118 datasheet (its register
+//! description), checked against what QEMU's model does:
 //!
 //! - RX: each received frame puts one status word in the RX status FIFO
 //!   (length with the 4-byte FCS in bits 29:16, error summary in bit 15)
@@ -39,7 +39,8 @@ const BASE: usize = 0x4020_0000;
 /// Its NVIC interrupt number on mps2-an385/an386.
 pub const IRQ: u16 = 13;
 
-/// Register offsets (datasheet table 5.1); only these are ever accessed.
+/// Register offsets (the datasheet's register map); only these are ever
+/// accessed.
 mod reg {
     pub const RX_DATA_FIFO: usize = 0x00;
     pub const TX_DATA_FIFO: usize = 0x20;

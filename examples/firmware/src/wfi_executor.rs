@@ -37,8 +37,9 @@ pub fn run(init: impl FnOnce(Spawner)) -> ! {
         // this loop, in thread mode on the one core, is its only caller.
         unsafe { executor.poll() };
         // With interrupts masked, an interrupt that wakes a task after the
-        // check stays pending, and a pending interrupt ends WFI at once
-        // (Armv7-M ARM, B1.5.19); it then runs when the mask is lifted.
+        // check stays pending, and a pending interrupt ends WFI even while
+        // PRIMASK masks it (Armv7-M Architecture Reference Manual, WFI); it
+        // then runs when the mask is lifted.
         cortex_m::interrupt::free(|_| {
             if !WOKEN.load(Ordering::Acquire) {
                 cortex_m::asm::wfi();
