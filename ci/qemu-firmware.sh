@@ -6,7 +6,8 @@
 # three mbpoll clients at once, and tests/python/firmware_clients.py
 # (pymodbus and raw sockets: every function code the firmware serves, three
 # clients at once, resets mid-frame, a stalled client dropped by the frame
-# timeout), then figures (requests per second, latency, flash and RAM).
+# timeout), the link taken down and up again through QEMU's monitor
+# (set_link), then figures (requests per second, latency, flash and RAM).
 #
 #   bash ci/qemu-firmware.sh               # the checks; the exit status is the verdict
 #   bash ci/qemu-firmware.sh --serve PORT  # boot it on 127.0.0.1:PORT until stopped
@@ -89,9 +90,11 @@ else
 	PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fi
 LOG="$WORK/qemu.log"
-QEMU=(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial null
+MONITOR="$WORK/monitor.sock" # QEMU's human monitor, for set_link
+QEMU=(qemu-system-arm -M mps2-an386 -nographic -serial null
+	-monitor "unix:$MONITOR,server,nowait"
 	-semihosting-config enable=on,target=native
-	-nic "user,model=lan9118,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.15:502"
+	-nic "user,id=net0,model=lan9118,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.15:502"
 	-kernel "$ELF")
 if [ -n "$SERVE_PORT" ]; then
 	"${QEMU[@]}" </dev/null >"$LOG" 2>&1 &
@@ -205,6 +208,47 @@ done
 if ! timeout 120 "$PYTHON" tests/python/firmware_clients.py 127.0.0.1 "$PORT"; then
 	fail "tests/python/firmware_clients.py"
 fi
+
+# --- Link state: QEMU's set_link takes the cable out and puts it back -----------------
+monitor() {
+	"$PYTHON" - "$MONITOR" "$1" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+time.sleep(0.2)
+s.recv(4096)  # the banner and prompt
+s.sendall(sys.argv[2].encode() + b"\n")
+time.sleep(0.3)
+s.close()
+PY
+}
+wait_log() { # wait_log PATTERN: bounded (5 s)
+	local _
+	for _ in $(seq 1 50); do
+		if grep -q "$1" "$LOG"; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+monitor "set_link net0 off"
+if wait_log "lan9118: link down"; then
+	echo "ok   firmware saw the link go down (PHY interrupt)"
+else
+	fail "firmware did not log the link going down"
+fi
+if timeout 10 mbpoll -m tcp -a 1 -0 -o 1 -p "$PORT" -1 -t 4 -r 0 -c 1 127.0.0.1 2>&1 | grep -q '^\[0\]:'; then
+	fail "answered with the link down"
+else
+	echo "ok   no answer with the link down"
+fi
+monitor "set_link net0 on"
+if wait_log "lan9118: link up"; then
+	echo "ok   firmware saw the link come back"
+else
+	fail "firmware did not log the link coming back"
+fi
+expect_values "fc3 holding 0 with the link back" "256" -t 4 -r 0 -c 1
 
 # The firmware logged the resets as I/O errors (not clean closes) and the
 # stalled client's end as a frame timeout, and saw no panic or fault

@@ -392,6 +392,9 @@ impl Driver for Lan9118 {
             // timeout the last known state stands.
             let _ = Regs.phy_read(PHY_INTERRUPT_SOURCE);
             if let Ok(up) = Regs.link_up() {
+                if up != self.link_up {
+                    crate::info!("lan9118: link {}", if up { "up" } else { "down" });
+                }
                 self.link_up = up;
             }
         }
