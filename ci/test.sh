@@ -71,6 +71,9 @@ bash ci/embedded.sh
 step "core test vectors on an emulated Cortex-M (qemu)"
 bash ci/qemu-test.sh
 
+step "the firmware itself on an emulated board (qemu mps2-an386, LAN9118, user-mode network; mbpoll, pymodbus)"
+bash ci/qemu-firmware.sh
+
 step "embedded adapter on embassy-net over a TAP device (network namespace)"
 bash ci/tap-test.sh
 

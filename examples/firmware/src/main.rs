@@ -1,14 +1,21 @@
-//! Modbus TCP server on a NUCLEO-F767ZI: the STM32F767's Ethernet MAC with
-//! the board's LAN8742A PHY (RMII), embassy-net, and `modbus-device`'s
-//! embedded adapter.
+//! Modbus TCP server firmware on embassy-net and `modbus-device`'s embedded
+//! adapter, for one of two boards (`src/board/`, one cargo feature each):
 //!
+//! - `nucleo-f767zi` (default): the STM32F767's Ethernet MAC with the
+//!   board's LAN8742A PHY (RMII) through embassy-stm32, defmt over RTT.
+//! - `mps2-an386`: QEMU's emulated Arm MPS2 AN386 (Cortex-M4F) with its
+//!   SMSC LAN9118 (`lan9118.rs`), a time driver on the FPGA counter and
+//!   SysTick (`time_driver.rs`), logs over semihosting;
+//!   `ci/qemu-firmware.sh` runs it.
+//!
+//! Everything in this file is board-independent:
 //! - `SOCKETS` tasks, each owning one TCP socket on port 502, serve clients
 //!   concurrently; all of them share one `Service<FixedStorage<..>>` through
 //!   `modbus_device::runtimes::embassy::EmbassyShared` with embassy-sync's
 //!   `ThreadModeRawMutex` (no interrupts disabled), which is only locked for
 //!   the duration of one batch of requests, never across an `.await`.
-//! - `modbus.rs` is the board-independent part (the service, its set-up,
-//!   serving one socket); `tests-tap` runs that same file on a PC.
+//! - `modbus.rs` is the Modbus part (the service, its set-up, serving one
+//!   socket); `tests-tap` runs that same file on a PC.
 //! - A ticker task writes uptime and a counter into the input registers every
 //!   second, through the same lock, so a client never sees half an update.
 //! - With the `no-modbus` feature the socket tasks echo bytes instead of
@@ -17,26 +24,35 @@
 #![no_std]
 #![no_main]
 
-use defmt::{info, unwrap, warn};
+#[cfg(all(feature = "nucleo-f767zi", feature = "mps2-an386"))]
+compile_error!("choose one board: --no-default-features --features mps2-an386");
+#[cfg(not(any(feature = "nucleo-f767zi", feature = "mps2-an386")))]
+compile_error!("choose a board: feature nucleo-f767zi or mps2-an386");
+
+// Logging: `info!` and `warn!` at the crate root (modbus.rs uses them too),
+// so their format strings must suit both defmt and `core::fmt`.
+#[cfg(feature = "mps2-an386")]
+use board::{log_info as info, log_warn as warn};
+#[cfg(feature = "nucleo-f767zi")]
+use defmt::{info, warn};
+
+#[cfg_attr(feature = "nucleo-f767zi", path = "board/nucleo_f767zi.rs")]
+#[cfg_attr(feature = "mps2-an386", path = "board/mps2_an386.rs")]
+mod board;
+#[cfg(feature = "mps2-an386")]
+mod lan9118;
+#[cfg(not(feature = "no-modbus"))]
+mod modbus;
+#[cfg(feature = "mps2-an386")]
+mod time_driver;
+#[cfg(feature = "mps2-an386")]
+mod wfi_executor;
+
 use embassy_executor::Spawner;
 use embassy_net::tcp::TcpSocket;
 use embassy_net::{Stack, StackResources};
-use embassy_stm32::eth::{Ethernet, GenericPhy, PacketQueue, Sma};
-use embassy_stm32::peripherals::{ETH, ETH_SMA};
-use embassy_stm32::rng::Rng;
-use embassy_stm32::time::Hertz;
-use embassy_stm32::{bind_interrupts, eth, peripherals, rng};
 use embassy_time::{Duration, Timer};
 use static_cell::{ConstStaticCell, StaticCell};
-use {defmt_rtt as _, panic_probe as _};
-
-#[cfg(not(feature = "no-modbus"))]
-mod modbus;
-
-bind_interrupts!(struct Irqs {
-    ETH => eth::InterruptHandler;
-    RNG => rng::InterruptHandler<peripherals::RNG>;
-});
 
 /// Concurrent Modbus connections (one task and one TCP socket each).
 pub const SOCKETS: usize = 3;
@@ -47,68 +63,42 @@ pub const SOCKET_BUFFER: usize = 1024;
 /// The Modbus TCP port.
 const PORT: u16 = 502;
 
-/// Locally administered MAC address (bit 1 of the first byte set).
-const MAC_ADDRESS: [u8; 6] = [0x02, 0x00, 0x4d, 0x42, 0x00, 0x01];
-
-type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
-
 #[embassy_executor::task]
-async fn net_task(mut runner: embassy_net::Runner<'static, Device>) -> ! {
+async fn net_task(mut runner: embassy_net::Runner<'static, board::Device>) -> ! {
     runner.run().await
 }
 
-#[embassy_executor::main]
-async fn main(spawner: Spawner) {
-    let p = embassy_stm32::init(clock_config());
-    info!("modbus-firmware starting");
-
-    // Seed smoltcp's TCP sequence numbers and ports from the hardware RNG.
-    let mut rng = Rng::new(p.RNG, Irqs);
-    let mut seed = [0u8; 8];
-    rng.fill_bytes(&mut seed);
-    let seed = u64::from_le_bytes(seed);
-
-    static PACKETS: StaticCell<PacketQueue<4, 4>> = StaticCell::new();
-    // NUCLEO-F767ZI RMII pins (UM1974, table 13).
-    let device = Ethernet::new(
-        PACKETS.init(PacketQueue::<4, 4>::new()),
-        p.ETH,
-        Irqs,
-        p.PA1,  // REF_CLK
-        p.PA7,  // CRS_DV
-        p.PC4,  // RXD0
-        p.PC5,  // RXD1
-        p.PG13, // TXD0
-        p.PB13, // TXD1
-        p.PG11, // TX_EN
-        MAC_ADDRESS,
-        p.ETH_SMA,
-        p.PA2, // MDIO
-        p.PC1, // MDC
-    );
+/// The firmware's start, on the board's executor (`board::main` or
+/// `board::entry` spawns it).
+async fn run(spawner: Spawner) {
+    let board = board::init();
+    info!("modbus-firmware starting on {}", board::NAME);
 
     #[cfg(feature = "dhcp")]
     let net_config = embassy_net::Config::dhcpv4(Default::default());
     #[cfg(not(feature = "dhcp"))]
     let net_config = embassy_net::Config::ipv4_static(embassy_net::StaticConfigV4 {
-        address: embassy_net::Ipv4Cidr::new(embassy_net::Ipv4Address::new(192, 168, 1, 50), 24),
-        gateway: Some(embassy_net::Ipv4Address::new(192, 168, 1, 1)),
+        address: embassy_net::Ipv4Cidr::new(board::ADDRESS, board::PREFIX_LEN),
+        gateway: Some(board::GATEWAY),
         dns_servers: Default::default(),
     });
 
     // One smoltcp socket slot per Modbus task, plus one for DHCP.
     static RESOURCES: StaticCell<StackResources<{ SOCKETS + 1 }>> = StaticCell::new();
     let (stack, runner) = embassy_net::new(
-        device,
+        board.device,
         net_config,
         RESOURCES.init(StackResources::new()),
-        seed,
+        board.seed,
     );
-    spawner.spawn(unwrap!(net_task(runner)));
+    spawner.spawn(net_task(runner).expect("net task spawned once"));
 
     #[cfg(not(feature = "no-modbus"))]
-    modbus::init();
-    spawner.spawn(unwrap!(ticker_task()));
+    {
+        modbus::init();
+        set_product_code(board::PRODUCT_CODE);
+    }
+    spawner.spawn(ticker_task().expect("ticker task spawned once"));
 
     stack.wait_config_up().await;
     if let Some(config) = stack.config_v4() {
@@ -116,31 +106,22 @@ async fn main(spawner: Spawner) {
     }
 
     for id in 0..SOCKETS {
-        spawner.spawn(unwrap!(socket_task(stack, id)));
+        spawner.spawn(socket_task(stack, id).expect("SOCKETS socket tasks"));
     }
 }
 
-/// 216 MHz from the 8 MHz ST-LINK clock (HSE bypass), 48 MHz for the RNG.
-fn clock_config() -> embassy_stm32::Config {
-    use embassy_stm32::rcc::*;
-    let mut config = embassy_stm32::Config::default();
-    config.rcc.hse = Some(Hse {
-        freq: Hertz(8_000_000),
-        mode: HseMode::Bypass,
+/// The board's product code in the device identification (object 1), in
+/// place of the one `modbus::init` sets.
+#[cfg(not(feature = "no-modbus"))]
+fn set_product_code(code: &[u8]) {
+    use modbus_device::Shared;
+    modbus::SERVICE.with(|service| {
+        if let Some(id) = service.device_identification.as_mut() {
+            if id.set_product_code(code).is_err() {
+                warn!("product code rejected");
+            }
+        }
     });
-    config.rcc.pll_src = PllSource::HSE;
-    config.rcc.pll = Some(Pll {
-        prediv: PllPreDiv::DIV4,
-        mul: PllMul::MUL216,
-        divp: Some(PllPDiv::DIV2), // 8 / 4 * 216 / 2 = 216 MHz
-        divq: Some(PllQDiv::DIV9), // 8 / 4 * 216 / 9 = 48 MHz
-        divr: None,
-    });
-    config.rcc.ahb_pre = AHBPrescaler::DIV1;
-    config.rcc.apb1_pre = APBPrescaler::DIV4;
-    config.rcc.apb2_pre = APBPrescaler::DIV2;
-    config.rcc.sys = Sysclk::PLL1_P;
-    config
 }
 
 /// Writes to the input registers every second (uptime in seconds as two
@@ -183,15 +164,13 @@ async fn socket_task(stack: Stack<'static>, id: usize) -> ! {
 
     loop {
         if let Err(e) = socket.accept(PORT).await {
-            warn!("socket {}: accept failed: {}", id, e);
+            warn!("socket {}: accept failed: {:?}", id, e);
             Timer::after(Duration::from_millis(100)).await;
             continue;
         }
-        info!(
-            "socket {}: connection from {}",
-            id,
-            socket.remote_endpoint()
-        );
+        if let Some(client) = socket.remote_endpoint() {
+            info!("socket {}: connection from {}", id, client);
+        }
         serve(&mut socket).await;
         // Reset rather than close: a client that broke the protocol or went
         // silent gets no further bytes, and the socket is free at once.
