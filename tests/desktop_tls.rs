@@ -690,3 +690,93 @@ fn certificates_and_roles_are_replaced_while_running<R: Runtime>() {
     assert_eq!(holding(&server, 1), 5);
     server.stop();
 }
+
+// ===================================================================
+// The simulator (examples/server) with --tls-* and --roles
+// ===================================================================
+
+/// The simulator built with this test's features (the `tls` ones).
+fn simulator_exe() -> PathBuf {
+    // This test runs from <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("profile dir");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--example",
+            "server",
+            "--features",
+            "tls,async-std,smol,tokio",
+        ])
+        .args(["--profile", profile])
+        .env(
+            "CARGO_TARGET_DIR",
+            profile_dir.parent().expect("target dir"),
+        )
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the simulator failed");
+    profile_dir.join("examples/server")
+}
+
+/// Kills the simulator when the test ends, passed or not.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn simulator_serves_tls_with_the_roles_file() {
+    use std::io::BufRead;
+    let dir = temp_dir("simulator");
+    let ca = Ca::new("test CA");
+    let server = ca.server(KeyPair::generate().unwrap());
+    let roles = "[roles.operator]\nfunctions = [1, 2, 3, 4, 5, 6, 15, 16, 22, 23, 43]\n\
+                 [roles.viewer]\nfunctions = [1, 2, 3, 4, 43]\n";
+    let exe = simulator_exe();
+    let mut child = Killed(
+        Command::new(exe)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--tls-cert", &file(&dir, "server.pem", &server.cert)])
+            .args(["--tls-key", &file(&dir, "server.key", &server.key)])
+            .args(["--tls-client-ca", &file(&dir, "ca.pem", &ca.pem())])
+            .args(["--roles", &file(&dir, "roles.toml", roles)])
+            .env("MODBUS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the simulator"),
+    );
+    let mut first = String::new();
+    io::BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: SocketAddr = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let viewer = client_config(&ca.pem(), Some(&ca.client("v", Some("viewer"))), BOTH);
+    let mut client = TlsClient::connect(addr, &viewer).unwrap();
+    assert_eq!(client.write_holding(1, 7).unwrap(), [0x86, 0x01]);
+    assert_eq!(client.read_holding(1).unwrap(), [3, 2, 0, 0]);
+    let operator = client_config(&ca.pem(), Some(&ca.client("o", Some("operator"))), BOTH);
+    let mut client = TlsClient::connect(addr, &operator).unwrap();
+    assert_eq!(client.write_holding(1, 7).unwrap(), [6, 0, 1, 0, 7]);
+    assert_eq!(client.read_holding(1).unwrap(), [3, 2, 0, 7]);
+    assert!(
+        refused(addr, &client_config(&ca.pem(), None, BOTH)),
+        "no client certificate"
+    );
+    drop(child);
+    let _ = std::fs::remove_dir_all(dir);
+}
