@@ -44,6 +44,7 @@ all_runtimes!(
     two_hundred_handshakes_while_a_client_is_served,
     resumed_sessions_keep_the_role,
     certificates_and_roles_are_replaced_while_running,
+    a_client_that_reads_late_gets_every_response,
 );
 
 // ===================================================================
@@ -279,7 +280,11 @@ struct TlsClient {
 impl TlsClient {
     /// Connects and completes the handshake.
     fn connect(addr: SocketAddr, config: &Arc<ClientConfig>) -> io::Result<TlsClient> {
-        let sock = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+        Self::over(TcpStream::connect_timeout(&addr, IO_TIMEOUT)?, config)
+    }
+
+    /// Completes the handshake over `sock`.
+    fn over(sock: TcpStream, config: &Arc<ClientConfig>) -> io::Result<TlsClient> {
         sock.set_read_timeout(Some(IO_TIMEOUT))?;
         sock.set_write_timeout(Some(IO_TIMEOUT))?;
         let name = ServerName::try_from("127.0.0.1").unwrap();
@@ -688,6 +693,41 @@ fn certificates_and_roles_are_replaced_while_running<R: Runtime>() {
     // The open connection keeps its session, under the new roles.
     assert_eq!(open.write_holding(1, 5).unwrap(), [6, 0, 1, 0, 5]);
     assert_eq!(holding(&server, 1), 5);
+    server.stop();
+}
+
+/// 1,000 pipelined requests for 125 registers each (about 257 KB of
+/// responses, more than the sockets buffer) while the client reads
+/// nothing, then every response: the server's writes stall mid-record, and
+/// the last one must still come out.
+fn a_client_that_reads_late_gets_every_response<R: Runtime>() {
+    const REQUESTS: u16 = 1000;
+    let ca = Ca::new("test CA");
+    let (server, addr, _tls) =
+        tls_server::<R>(&ca, &ca.server(KeyPair::generate().unwrap()), |_| {});
+    let operator = client_config(&ca.pem(), Some(&ca.client("op", Some("operator"))), BOTH);
+    // A small receive buffer: the responses back up into the server.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect_timeout(&addr.into(), IO_TIMEOUT).unwrap();
+    let mut client = TlsClient::over(sock.into(), &operator).unwrap();
+    let requests: Vec<u8> = (0..REQUESTS)
+        .flat_map(|tid| mbap_frame(tid, 1, &[3, 0, 0, 0, 125]))
+        .collect();
+    client.stream.write_all(&requests).unwrap();
+    client.stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for tid in 0..REQUESTS {
+        let mut header = [0u8; 7];
+        client
+            .stream
+            .read_exact(&mut header)
+            .unwrap_or_else(|e| panic!("response {tid}: {e}"));
+        assert_eq!(u16::from_be_bytes([header[0], header[1]]), tid);
+        let mut pdu = vec![0; 252];
+        client.stream.read_exact(&mut pdu).unwrap();
+        assert_eq!(pdu[..4], [3, 250, 0, 100]);
+    }
     server.stop();
 }
 

@@ -12,6 +12,8 @@
 //! and the handler.
 
 use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use std::boxed::Box;
 use std::format;
 use std::path::Path;
@@ -357,7 +359,10 @@ where
         identity.role
     );
     serve_as::<R, _, _>(
-        stream,
+        FlushedWrites {
+            inner: stream,
+            unflushed: 0,
+        },
         client,
         shared,
         pool,
@@ -365,6 +370,62 @@ where
         Some(identity.as_identity()),
     )
     .await
+}
+
+/// A TLS stream whose writes count only once their records reached the
+/// socket.
+///
+/// futures-rustls's `poll_write` takes the plaintext, and leaves the
+/// records the socket did not take in rustls's buffer until the next write
+/// or flush. The connection driver does not flush (see `runtimes/io.rs`):
+/// the last response of a batch would wait there, the client would wait
+/// for it, and nothing would write again. So a write is reported (and the
+/// driver's write-stall deadline keeps running) until its records are out.
+struct FlushedWrites<T> {
+    inner: T,
+    /// Plaintext bytes taken by the last `poll_write` whose records are not
+    /// all out yet: reported when they are.
+    unflushed: usize,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for FlushedWrites<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for FlushedWrites<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        // The caller retries with the same bytes after `Pending` (write_all
+        // does, and the driver keeps its write across timer wake-ups).
+        if self.unflushed == 0 {
+            match Pin::new(&mut self.inner).poll_write(cx, buf) {
+                Poll::Ready(Ok(n)) => self.unflushed = n,
+                other => return other,
+            }
+        }
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(core::mem::take(&mut self.unflushed))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
 }
 
 #[cfg(test)]
