@@ -12,3 +12,5 @@ cargo clippy --lib --features tls,tokio -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$FEATURES",embedded-io,critical-section,embassy
 cargo test --features "$FEATURES" --lib tls
 cargo test --features "$FEATURES" --test authorize --test desktop_tls
+# The TLS load points, short: every response checked (benches/load/src/tls.rs).
+cargo run --release --manifest-path benches/load/Cargo.toml -- tls --duration-ms 300
