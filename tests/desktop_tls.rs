@@ -45,6 +45,7 @@ all_runtimes!(
     resumed_sessions_keep_the_role,
     certificates_and_roles_are_replaced_while_running,
     a_client_that_reads_late_gets_every_response,
+    limits_hold_before_the_handshake_and_a_silent_one_times_out,
 );
 
 // ===================================================================
@@ -728,6 +729,43 @@ fn a_client_that_reads_late_gets_every_response<R: Runtime>() {
         client.stream.read_exact(&mut pdu).unwrap();
         assert_eq!(pdu[..4], [3, 250, 0, 100]);
     }
+    server.stop();
+}
+
+/// A connection counts against the limits from its accept, before any
+/// handshake; one that never starts its handshake is closed at the
+/// handshake timeout.
+fn limits_hold_before_the_handshake_and_a_silent_one_times_out<R: Runtime>() {
+    let ca = Ca::new("test CA");
+    let (server, addr, _tls) =
+        tls_server::<R>(&ca, &ca.server(KeyPair::generate().unwrap()), |c| {
+            c.max_connections = 2;
+            if let Some(tls) = c.tls.as_mut() {
+                tls.handshake_timeout = Duration::from_millis(500);
+            }
+        });
+    let started = Instant::now();
+    let mut silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // The third is refused (closed at once): the silent two hold the slots.
+    let operator = client_config(&ca.pem(), Some(&ca.client("op", Some("operator"))), BOTH);
+    assert!(refused(addr, &operator), "beyond max_connections");
+    for stream in &mut silent {
+        assert!(
+            closed_within(stream, Duration::from_secs(3)),
+            "handshake timeout"
+        );
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "closed after {waited:?}, before the timeout"
+    );
+    // Their slots are free again.
+    let mut client = TlsClient::connect(addr, &operator).unwrap();
+    assert_eq!(client.read_holding(0).unwrap(), [3, 2, 0, 100]);
     server.stop();
 }
 
