@@ -174,7 +174,6 @@ where
 
 /// [`drive`] for a connection whose client the transport authenticated
 /// (TLS): `identity` reaches every request's `SessionInfo`.
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) async fn drive_as<IO, X, C, S, const IN: usize, const OUT: usize>(
     io: &mut IO,
     shared: &X,
