@@ -46,6 +46,7 @@ all_runtimes!(
     certificates_and_roles_are_replaced_while_running,
     a_client_that_reads_late_gets_every_response,
     limits_hold_before_the_handshake_and_a_silent_one_times_out,
+    the_certificate_s_subject_and_role_reach_the_handler,
 );
 
 // ===================================================================
@@ -766,6 +767,60 @@ fn limits_hold_before_the_handshake_and_a_silent_one_times_out<R: Runtime>() {
     // Their slots are free again.
     let mut client = TlsClient::connect(addr, &operator).unwrap();
     assert_eq!(client.read_holding(0).unwrap(), [3, 2, 0, 100]);
+    server.stop();
+}
+
+/// Records the identity of every FC 3 it serves.
+#[derive(Clone, Default)]
+struct Seen(Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>);
+
+impl modbus_device::DataHandler for Seen {
+    fn read_h_regs(
+        &mut self,
+        bank: &mut dyn modbus_device::Bank,
+        address: u16,
+        out: &mut [u16],
+        srv_info: &modbus_device::SessionInfo,
+    ) -> Result<(), modbus_device::ExceptionCode> {
+        let identity = srv_info.identity.expect("a TLS request has an identity");
+        let seen = (
+            identity.subject.to_owned(),
+            identity.role.map(str::to_owned),
+        );
+        self.0.lock().unwrap().push(seen);
+        bank.read_h_regs(address, out, srv_info)
+    }
+}
+
+fn the_certificate_s_subject_and_role_reach_the_handler<R: Runtime>() {
+    let ca = Ca::new("test CA");
+    let server_id = ca.server(KeyPair::generate().unwrap());
+    let tls = TlsConfig::from_pem(
+        server_id.cert.as_bytes(),
+        server_id.key.as_bytes(),
+        ca.pem().as_bytes(),
+    )
+    .unwrap();
+    let seen = Seen::default();
+    let config = ServerConfig {
+        tls: Some(tls),
+        ..loopback_config()
+    };
+    let (server, addr) =
+        start::<R, _, _>(config, Service::with_handler(Bank::default(), seen.clone()));
+    for (name, role) in [("viewer client", Some("viewer")), ("anonymous", None)] {
+        let config = client_config(&ca.pem(), Some(&ca.client(name, role)), BOTH);
+        let mut client = TlsClient::connect(addr, &config).unwrap();
+        // No authorizer: every authenticated client may read.
+        assert_eq!(client.read_holding(0).unwrap(), [3, 2, 0, 0]);
+    }
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [
+            ("CN=viewer client".to_owned(), Some("viewer".to_owned())),
+            ("CN=anonymous".to_owned(), None),
+        ]
+    );
     server.stop();
 }
 
