@@ -772,7 +772,10 @@ fn limits_hold_before_the_handshake_and_a_silent_one_times_out<R: Runtime>() {
 
 /// Records the identity of every FC 3 it serves.
 #[derive(Clone, Default)]
-struct Seen(Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>);
+struct Seen(Arc<std::sync::Mutex<Vec<Identity>>>);
+
+/// An identity as recorded: subject, role.
+type Identity = (String, Option<String>);
 
 impl modbus_device::DataHandler for Seen {
     fn read_h_regs(
