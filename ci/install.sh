@@ -7,6 +7,7 @@
 #   binutils-arm-none-eabi  arm-none-eabi-size, ci/embedded.sh
 #   iproute2              ip netns / tuntap, ci/tap-test.sh
 #   libmodbus-dev         libmodbus's report server id, tests/desktop_libmodbus.rs
+#   openssl             the RSA key of the TLS tests, tests/desktop_tls.rs
 #   mbpoll, python3, python3-venv, and pymodbus + pyModbusTCP in the
 #                         virtual environment target/venv: ci/clients.sh
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v mbpoll >/dev/null || need+=(mbpoll)
 command -v arm-none-eabi-size >/dev/null || need+=(binutils-arm-none-eabi)
 command -v ip >/dev/null || need+=(iproute2)
 [ -f /usr/include/modbus/modbus.h ] || need+=(libmodbus-dev)
+command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
 # Debian moves ensurepip (which venv needs) into python3-venv.
 python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)

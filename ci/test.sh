@@ -62,6 +62,9 @@ cargo test --features async-std,smol,tokio,embassy,critical-section
 # The core alone (no std, no file records): the feature-gated paths.
 cargo test --lib --no-default-features
 
+step "Modbus/TCP Security: TLS, mutual authentication, roles (feature tls)"
+bash ci/tls-test.sh
+
 step "docs without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features async-std,smol,tokio,embedded-io,critical-section,embassy
 

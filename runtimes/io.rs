@@ -25,6 +25,7 @@ use futures::future::{select, Either};
 
 use crate::engine::{CloseReason, Engine, Parked};
 use crate::service::Respond;
+use crate::session::ClientIdentity;
 use crate::shared::Shared;
 use crate::time::Instant;
 
@@ -168,9 +169,29 @@ where
     C: Clock,
     S: EngineSlot<IN, OUT> + ?Sized,
 {
+    drive_as(io, shared, clock, slot, None).await
+}
+
+/// [`drive`] for a connection whose client the transport authenticated
+/// (TLS): `identity` reaches every request's `SessionInfo`.
+pub(crate) async fn drive_as<IO, X, C, S, const IN: usize, const OUT: usize>(
+    io: &mut IO,
+    shared: &X,
+    clock: &C,
+    slot: &mut S,
+    identity: Option<ClientIdentity<'_>>,
+) -> ConnectionEnd<IO::Error>
+where
+    IO: Read + Write,
+    X: Shared + ?Sized,
+    X::Target: Respond,
+    C: Clock,
+    S: EngineSlot<IN, OUT> + ?Sized,
+{
     let sleep = pin!(None);
     let mut driver = Driver {
         io,
+        identity,
         clock,
         timer: Timer::new(|at| clock.sleep_until(at), sleep),
         budget: FAIRNESS_BUDGET,
@@ -279,8 +300,10 @@ async fn yield_now() {
 }
 
 /// One connection's stream, clock and timer.
-struct Driver<'a, IO, C, F, M> {
+struct Driver<'a, 'i, IO, C, F, M> {
     io: &'a mut IO,
+    /// The authenticated client, for every request's `SessionInfo`.
+    identity: Option<ClientIdentity<'i>>,
     clock: &'a C,
     timer: Timer<'a, F, M>,
     /// Bytes left to read and write before the connection yields (see
@@ -288,7 +311,7 @@ struct Driver<'a, IO, C, F, M> {
     budget: usize,
 }
 
-impl<IO, C, F, M> Driver<'_, IO, C, F, M>
+impl<IO, C, F, M> Driver<'_, '_, IO, C, F, M>
 where
     IO: Read + Write,
     C: Clock,
@@ -342,7 +365,7 @@ where
         X::Target: Respond,
     {
         while !engine
-            .poll_output(shared)
+            .poll_output_as(shared, self.identity)
             .map_err(ConnectionEnd::Closed)?
             .is_empty()
         {

@@ -28,6 +28,11 @@ pub use server::{
     ServerConfig, ServerError, ServerListener, ServerStream,
 };
 
+/// Modbus/TCP Security (feature `tls`): TLS with mutual authentication
+/// on the desktop server.
+#[cfg(feature = "tls")]
+pub use server::tls;
+
 #[cfg(feature = "async-std")]
 pub mod async_std;
 #[cfg(feature = "smol")]

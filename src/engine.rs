@@ -6,7 +6,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use crate::service::{Reply, Respond};
-use crate::session::SessionInfo;
+use crate::session::{ClientIdentity, SessionInfo};
 use crate::shared::Shared;
 use crate::time::Instant;
 use crate::wire::{
@@ -246,6 +246,26 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         X: Shared + ?Sized,
         X::Target: Respond,
     {
+        self.poll_output_as(shared, None)
+    }
+
+    /// [`poll_output`](Self::poll_output) for a connection whose transport
+    /// authenticated the client (TLS): `identity` reaches every request's
+    /// [`SessionInfo::identity`].
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_output`](Self::poll_output).
+    #[must_use = "the responses must be written and an Err must close the connection"]
+    pub fn poll_output_as<X>(
+        &mut self,
+        shared: &X,
+        identity: Option<ClientIdentity<'_>>,
+    ) -> Result<&[u8], CloseReason>
+    where
+        X: Shared + ?Sized,
+        X::Target: Respond,
+    {
         // Called again: the previous output was written (the contract).
         self.out_len = 0;
         if let Some(reason) = self.closing {
@@ -267,7 +287,7 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
                     break; // the rest waits for the next poll_output
                 }
                 let frame = Frame::prevalidated(&input[start..end], len);
-                out_len += answer(service, &frame, client, &mut output[out_len..]);
+                out_len += answer(service, &frame, client, identity, &mut output[out_len..]);
                 start += len;
                 next = Frame::<&[u8]>::frame_len(&input[start..end]).unwrap_or_else(|e| {
                     closing = Some(CloseReason::Frame(e));
@@ -498,6 +518,7 @@ fn answer<R: Respond + ?Sized>(
     service: &mut R,
     frame: &Frame<&[u8]>,
     client: Option<SocketAddr>,
+    identity: Option<ClientIdentity<'_>>,
     out: &mut [u8],
 ) -> usize {
     let (header, pdu) = (frame.header(), frame.pdu());
@@ -507,6 +528,7 @@ fn answer<R: Respond + ?Sized>(
         unit_id: header.unit_id,
         transaction_id: header.transaction_id,
         function_code: FunctionCode::from(function),
+        identity,
     };
     let Some((head, body)) = out
         .get_mut(..MAX_ADU_LEN)

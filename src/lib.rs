@@ -186,6 +186,8 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+#[cfg(feature = "authorize")]
+pub mod authorize;
 mod device_id;
 mod engine;
 mod handler;
@@ -205,7 +207,7 @@ pub use engine::{CloseReason, Engine, EngineConfig, MIN_BUFFER};
 pub use handler::{DataHandler, DefaultHandler, ExtResponse};
 pub use routing::{RouteError, UnitIdentity, UnitRouter};
 pub use service::{Reply, Respond, Service, UnitFilter, UnitSet};
-pub use session::SessionInfo;
+pub use session::{ClientIdentity, SessionInfo};
 pub use shared::Shared;
 pub use storage::{
     AccessError, Bank, Banks, BitTable, ChangeCallbacks, DataBank, FixedStorage, NoCallbacks,

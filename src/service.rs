@@ -113,6 +113,10 @@ pub struct Service<B, H = DefaultHandler> {
     #[doc(alias = "report_slave_id")]
     pub server_id: Option<ServerId>,
     counters: CommCounters,
+    /// Asked before every request is served (Modbus/TCP Security's
+    /// authorization); `None`: every request is served.
+    #[cfg(feature = "authorize")]
+    authorizer: Option<crate::authorize::Authorizer>,
 }
 
 /// Room for the values of one request, kept here (one per server, used under
@@ -150,7 +154,29 @@ impl<B: Banks, H: DataHandler> Service<B, H> {
             scratch: Scratch::new(),
             server_id: None,
             counters: CommCounters::new(),
+            #[cfg(feature = "authorize")]
+            authorizer: None,
         }
+    }
+
+    /// Sets the authorization asked before every request (builder style):
+    /// see [`set_authorizer`](Self::set_authorizer).
+    #[cfg(feature = "authorize")]
+    #[must_use]
+    pub fn with_authorizer(
+        mut self,
+        authorize: impl crate::authorize::Authorize + Send + 'static,
+    ) -> Self {
+        self.set_authorizer(Some(crate::authorize::Authorizer::new(authorize)));
+        self
+    }
+
+    /// Replaces the authorization (a [`RoleMap`](crate::authorize::RoleMap)
+    /// or any [`Authorize`](crate::authorize::Authorize)); the next request
+    /// is decided by the new one. `None` serves every request.
+    #[cfg(feature = "authorize")]
+    pub fn set_authorizer(&mut self, authorizer: Option<crate::authorize::Authorizer>) {
+        self.authorizer = authorizer;
     }
 
     /// Sets the device identification (builder style).
@@ -237,6 +263,8 @@ impl<B: Banks, H: DataHandler> Respond for Service<B, H> {
         self.counters.count_request(fetch);
         let refusal = self.unit_filter.refusal(srv_info.unit_id);
         let served = refusal.is_none();
+        #[cfg(feature = "authorize")]
+        let refusal = refusal.or_else(|| self.denial(request_pdu, srv_info));
         let reply = match refusal {
             Some(refusal) => refusal,
             None => self.serve(request_pdu, srv_info, response),
@@ -261,6 +289,16 @@ impl<B: Banks, H: DataHandler> Respond for Service<B, H> {
 }
 
 impl<B: Banks, H: DataHandler> Service<B, H> {
+    /// Exception 01 (R-31 of Modbus/TCP Security) when the authorization
+    /// denies the request; `None` without an authorization.
+    #[cfg(feature = "authorize")]
+    #[inline]
+    fn denial(&self, request_pdu: &[u8], srv_info: &SessionInfo<'_>) -> Option<Reply> {
+        let authorizer = self.authorizer.as_ref()?;
+        let access = crate::authorize::Access::of(request_pdu, srv_info);
+        (!authorizer.allows(&access)).then_some(Reply::Exception(ExceptionCode::IllegalFunction))
+    }
+
     /// Answers a request whose unit id the filter serves.
     #[inline]
     fn serve(

@@ -1020,12 +1020,13 @@ fn take_changes(srv: &RecServer) -> Vec<Change> {
     std::mem::take(&mut srv.lock().unwrap().data_bank.callbacks_mut().0)
 }
 
-fn session(tid: u16, unit: u8, function: FunctionCode) -> SessionInfo {
+fn session(tid: u16, unit: u8, function: FunctionCode) -> SessionInfo<'static> {
     SessionInfo {
         client_addr: Some(client_addr()),
         unit_id: unit,
         transaction_id: tid,
         function_code: function,
+        identity: None,
     }
 }
 

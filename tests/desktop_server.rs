@@ -309,8 +309,8 @@ fn client_stalled_mid_frame_is_dropped<R: Runtime>() {
 /// What the change callbacks saw: (table, address, from, to, session).
 #[derive(Debug, Clone, PartialEq)]
 enum Change {
-    Coils(u16, Vec<bool>, Vec<bool>, SessionInfo),
-    Registers(u16, Vec<u16>, Vec<u16>, SessionInfo),
+    Coils(u16, Vec<bool>, Vec<bool>, SessionInfo<'static>),
+    Registers(u16, Vec<u16>, Vec<u16>, SessionInfo<'static>),
 }
 
 #[derive(Clone, Default)]
@@ -324,7 +324,7 @@ impl ChangeCallbacks for Recorder {
         to: &[bool],
         srv_info: &SessionInfo,
     ) {
-        let change = Change::Coils(address, from.to_vec(), to.to_vec(), *srv_info);
+        let change = Change::Coils(address, from.to_vec(), to.to_vec(), srv_info.detached());
         self.0.lock().unwrap().push(change);
     }
 
@@ -335,7 +335,7 @@ impl ChangeCallbacks for Recorder {
         to: &[u16],
         srv_info: &SessionInfo,
     ) {
-        let change = Change::Registers(address, from.to_vec(), to.to_vec(), *srv_info);
+        let change = Change::Registers(address, from.to_vec(), to.to_vec(), srv_info.detached());
         self.0.lock().unwrap().push(change);
     }
 }

@@ -16,30 +16,42 @@ use modbus_device::{ChangeCallbacks, DataBank, DefaultHandler, HeapStorage, Serv
 
 use crate::{config, logger};
 
+#[path = "security.rs"]
+mod security;
+
 const USAGE: &str =
     "usage: server [--host HOST] [--port PORT] [--ipv6] [--config FILE] [--runtime NAME]
   --host HOST    name or address to listen on (default localhost; ::1 for IPv6 loopback, :: for all)
-  --port PORT    TCP port (default 502; ports below 1024 need privileges)
+  --port PORT    TCP port (default 502, 802 with TLS; ports below 1024 need privileges)
   --ipv6         resolve HOST to an IPv6 address (an IPv4 address is an error)
   --config FILE  TOML file: table sizes, initial values, device identification
                  (every key: examples/server/sample.toml)
   --runtime NAME async-std, smol or tokio: each one the program was built with
                  (cargo --features); default: async-std in `server`, smol in `smol_server`
+  --tls-cert FILE --tls-key FILE --tls-client-ca FILE
+                 Modbus/TCP Security (PEM files; build with --features tls): TLS 1.2/1.3,
+                 client certificates required, verified against the CA(s) of --tls-client-ca
+  --roles FILE   TOML role map, [roles.NAME] functions = [...] (units, ranges optional):
+                 authorizes every request by the client certificate's role (needs TLS);
+                 without it every authenticated client may do everything
   MODBUS_LOG=debug|info|warn|off sets the log level (default info)";
 
 struct Args {
     host: String,
-    port: u16,
+    /// `None`: the default, 502, or 802 with TLS.
+    port: Option<u16>,
     ipv6: bool,
     config: Option<String>,
+    security: security::SecurityArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         host: "localhost".into(),
-        port: 502,
+        port: None,
         ipv6: false,
         config: None,
+        security: security::SecurityArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -48,9 +60,10 @@ fn parse_args() -> Result<Args, String> {
             "--host" => args.host = value("--host")?,
             "--port" => {
                 let v = value("--port")?;
-                args.port = v
-                    .parse()
-                    .map_err(|_| format!("--port {v:?} is not a port number 0..=65535"))?;
+                args.port = Some(
+                    v.parse()
+                        .map_err(|_| format!("--port {v:?} is not a port number 0..=65535"))?,
+                );
             }
             "--ipv6" => args.ipv6 = true,
             "--config" => args.config = Some(value("--config")?),
@@ -60,10 +73,12 @@ fn parse_args() -> Result<Args, String> {
                 println!("{USAGE}");
                 exit(0);
             }
+            other if args.security.take(other, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     check_ipv6_host(&args.host, args.ipv6)?;
+    args.security.tls_on()?;
     Ok(args)
 }
 
@@ -350,13 +365,23 @@ pub fn main<R: Runtime>(name: &str) {
     service.device_identification = sim.device_identification.clone();
     service.server_id = Some(sim.server_id.clone());
 
+    let tls = security::tls_config(&args.security).unwrap_or_else(|e| fail(e));
+    if let Some(path) = &args.security.roles {
+        let roles = security::load_roles(path).unwrap_or_else(|e| fail(e));
+        service.set_authorizer(Some(modbus_device::authorize::Authorizer::new(roles)));
+    }
+    let default_port = if tls.is_some() { 802 } else { 502 };
     let mut config = ServerConfig {
         host: args.host,
-        port: args.port,
+        port: args.port.unwrap_or(default_port),
         ipv6: args.ipv6,
         no_block: true,
         ..ServerConfig::default()
     };
+    #[cfg(feature = "tls")]
+    {
+        config.tls = tls;
+    }
     if let Some(max) = sim.max_connections {
         config.max_connections = max;
     }

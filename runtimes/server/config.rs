@@ -115,6 +115,12 @@ pub struct ServerConfig {
     /// Listen backlog: connections the kernel queues before they are
     /// accepted. Default 1024 (pyModbusTCP's 5 makes bursts wait for SYN retries).
     pub backlog: i32,
+    /// Modbus/TCP Security (feature `tls`): serve every connection through
+    /// TLS with a client certificate required. `None` (the default) serves
+    /// plain Modbus TCP. Give it [`TLS_PORT`](super::tls::TLS_PORT) (802)
+    /// as the port.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::tls::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +139,8 @@ impl Default for ServerConfig {
             recv_buffer: Some(DEFAULT_SOCKET_BUFFER),
             reuse_address: true,
             backlog: 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -249,6 +257,10 @@ pub enum DisconnectReason {
     Evicted,
     /// The server stopped.
     ServerStopped,
+    /// The TLS handshake failed or timed out, or the client certificate
+    /// cannot be used (feature `tls`): what went wrong.
+    #[cfg(feature = "tls")]
+    Tls(String),
     /// Refused at admission, beyond a limit under [`LimitPolicy::Refuse`]:
     /// only what `serve_connection` returns for a stream it did not serve
     /// (reported as [`ConnectionEvent::Refused`], never as a disconnect).

@@ -19,8 +19,8 @@ use futures::io::{AsyncRead, AsyncWrite};
 use super::config::DisconnectReason;
 use super::pool::{EnginePool, PooledSlot};
 use super::Runtime;
-use crate::runtimes::io::{drive, Clock, ConnectionEnd};
-use crate::{Engine, Instant, Respond, Shared};
+use crate::runtimes::io::{drive_as, Clock, ConnectionEnd};
+use crate::{ClientIdentity, Engine, Instant, Respond, Shared};
 
 /// Input buffer of a desktop connection: room for dozens of pipelined requests.
 pub(crate) const INPUT_BUFFER: usize = 512;
@@ -250,12 +250,31 @@ impl<S> Registry<S> {
 }
 
 /// Serves one accepted stream to the end and says why it ended.
-pub(crate) async fn serve<R, S, X>(
+pub(crate) fn serve<R, S, X>(
     stream: S,
     client: SocketAddr,
     shared: Arc<X>,
     pool: Arc<EnginePool>,
     two_answers_since: Arc<AtomicU64>,
+) -> impl core::future::Future<Output = DisconnectReason>
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin,
+    X: Shared + Send + Sync + ?Sized,
+    X::Target: Respond,
+{
+    serve_as::<R, S, X>(stream, client, shared, pool, two_answers_since, None)
+}
+
+/// [`serve`] for a client the transport authenticated (TLS): `identity`
+/// reaches every request's `SessionInfo`.
+pub(crate) async fn serve_as<R, S, X>(
+    stream: S,
+    client: SocketAddr,
+    shared: Arc<X>,
+    pool: Arc<EnginePool>,
+    two_answers_since: Arc<AtomicU64>,
+    identity: Option<ClientIdentity<'_>>,
 ) -> DisconnectReason
 where
     R: Runtime,
@@ -266,7 +285,7 @@ where
     let clock = DesktopClock::<R>(core::marker::PhantomData);
     let mut io = FromFutures::new(Tracked::new(stream, two_answers_since));
     let mut slot = PooledSlot::new(&pool, client, clock.now());
-    let reason = match drive(&mut io, &*shared, &clock, &mut slot).await {
+    let reason = match drive_as(&mut io, &*shared, &clock, &mut slot, identity).await {
         ConnectionEnd::PeerClosed => DisconnectReason::PeerClosed,
         ConnectionEnd::Closed(reason) => DisconnectReason::Closed(reason),
         ConnectionEnd::Io(e) => DisconnectReason::Io(e.kind()),

@@ -8,6 +8,8 @@ mod connection;
 mod net;
 mod pool;
 mod socket;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
@@ -582,17 +584,18 @@ where
         let server = self.clone();
         let service = Arc::clone(&self.inner.service);
         let pool = Arc::clone(&admission.pool);
-        let task = Abortable::new(
-            AssertUnwindSafe(connection::serve::<R, _, _>(
-                stream,
-                client,
-                service,
-                pool,
-                two_answers_since,
-            ))
-            .catch_unwind(),
-            registration,
+        #[cfg(not(feature = "tls"))]
+        let served = connection::serve::<R, _, _>(stream, client, service, pool, two_answers_since);
+        #[cfg(feature = "tls")]
+        let served = tls::serve_maybe_tls::<R, _, _>(
+            config.tls.as_ref(),
+            stream,
+            client,
+            service,
+            pool,
+            two_answers_since,
         );
+        let task = Abortable::new(AssertUnwindSafe(served).catch_unwind(), registration);
         // `map`, not `async move { task.await }`: an async block keeps its
         // captured future and the awaited one in separate slots, doubling
         // the memory of every connection.

@@ -157,13 +157,13 @@ pub enum Change {
         address: u16,
         from: Vec<bool>,
         to: Vec<bool>,
-        session: SessionInfo,
+        session: SessionInfo<'static>,
     },
     Registers {
         address: u16,
         from: Vec<u16>,
         to: Vec<u16>,
-        session: SessionInfo,
+        session: SessionInfo<'static>,
     },
 }
 
@@ -177,7 +177,7 @@ impl ChangeCallbacks for Recorder {
             address,
             from: from.to_vec(),
             to: to.to_vec(),
-            session: *srv,
+            session: srv.detached(),
         });
     }
 
@@ -192,7 +192,7 @@ impl ChangeCallbacks for Recorder {
             address,
             from: from.to_vec(),
             to: to.to_vec(),
-            session: *srv,
+            session: srv.detached(),
         });
     }
 }

@@ -6,6 +6,7 @@
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- [--quick] [--duration-ms N]
 //!     [--servers smol,async-std,tokio,echo-limit,echo-smol,tokio-modbus] [--idle N] [--idle-only] [--repeat N]
 //!     [--point CxD,..] [--client spin|wait] [--client-threads N]
+//! modbus-load tls [--duration-ms N]   (TLS beside plain: src/tls.rs)
 //! modbus-load serve <smol|async-std|echo-limit|echo-smol|tokio-modbus> <port>   (internal)
 //! ```
 //!
@@ -21,6 +22,7 @@ mod idle;
 mod proto;
 mod report;
 mod servers;
+mod tls;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -179,6 +181,21 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("tls") {
+        // `tls [--duration-ms N]`: see src/tls.rs.
+        let ms = args
+            .iter()
+            .position(|a| a == "--duration-ms")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(3000);
+        return match tls::run(Duration::from_millis(ms)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tls: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let options = match parse_options(&args) {
         Ok(o) => o,
