@@ -7,6 +7,8 @@
 //!   SMSC LAN9118 (`lan9118.rs`), a time driver on the FPGA counter and
 //!   SysTick (`time_driver.rs`), logs over semihosting;
 //!   `ci/qemu-firmware.sh` runs it.
+//!   With `serial-echo`, UART0 (`cmsdk_uart.rs`) echoes what it receives
+//!   (`serial_echo.rs`); `ci/qemu-serial.sh` runs that.
 //!
 //! Everything in this file is board-independent:
 //! - `SOCKETS` tasks, each owning one TCP socket on port 502, serve clients
