@@ -3,7 +3,7 @@
 serial-echo) through QEMU's `-serial pty`: bytes written to the host PTY
 come back, and a burst far larger than the firmware's receive ring does not
 hang it; every byte of the burst is either echoed or counted as dropped in
-the firmware's log.
+the firmware's log, and the driver's `read` reported the loss in-band.
 
 Run by ci/qemu-serial.sh:
 
@@ -31,7 +31,9 @@ RX_RING = 512  # examples/firmware/src/cmsdk_uart.rs
 # way back (about 20 KiB measured on Linux), so the firmware's echo blocks
 # on TX and its ring overflows.
 BURST = 128 * 1024
-DROPPED_LINE = re.compile(rb"uart0: dropped (\d+) \(ring of \d+ full\), overruns (\d+)")
+DROPPED_LINE = re.compile(
+    rb"uart0: dropped (\d+) \(ring of \d+ full\), overruns (\d+), overrun errors read (\d+)"
+)
 
 
 def read_until(fd, want, timeout, quiet=None):
@@ -77,7 +79,8 @@ def is_subsequence(short, long):
 
 
 def log_counters():
-    """The firmware's last logged (dropped, overruns), or None."""
+    """The firmware's last logged (dropped, UART overruns, overrun errors
+    `read` returned), or None."""
     with open(LOG, "rb") as f:
         found = DROPPED_LINE.findall(f.read())
     return tuple(int(v) for v in found[-1]) if found else None
@@ -119,7 +122,7 @@ def main():
 
         # A burst written without reading: the echo stalls on the full PTY,
         # the ring overflows. Nothing hangs, and echoed + dropped = sent.
-        before = log_counters() or (0, 0)
+        before = log_counters() or (0, 0, 0)
         data = rng.randbytes(BURST)
         t = time.monotonic()
         written = write_all(fd, data, 15.0)
@@ -143,6 +146,9 @@ def main():
         checks.eq("echoed + dropped = sent", len(got) + dropped, written)
         checks.ok("the ring overflowed (drops counted)", dropped > 0, f"dropped {dropped}")
         checks.eq("no UART overrun under QEMU", after[1] if after else None, 0)
+        errors = after[2] - before[2] if after else 0
+        print(f"serial: read reported the loss in-band {errors} time(s)")
+        checks.ok("read reported the loss (RxError::Overrun)", errors > 0 or dropped == 0)
     finally:
         os.close(fd)
     return checks.finish()

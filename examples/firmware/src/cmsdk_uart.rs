@@ -19,6 +19,10 @@
 //!   in `hardware_overruns`). A byte is read into `RX_RING` by the RX
 //!   interrupt; when the ring is full it is dropped and counted in
 //!   `dropped`, as a real line would lose it.
+//! - Either loss is also reported in-band, like a UART's character error:
+//!   `read` returns the bytes received before the loss, then
+//!   `Err(RxError::Overrun)` once, then the bytes after it. Losses while
+//!   one is still unreported fold into it (they are still counted).
 //! - TX: QEMU hands a written byte to its character backend at once; TXFULL
 //!   stays set while the backend cannot take it (a host PTY nobody reads),
 //!   and `write` then waits for the TX interrupt.
@@ -31,12 +35,13 @@
 //! interrupt, `read` until the RX interrupt. The only `unsafe` is the
 //! volatile access to the register block, in `Regs`.
 
-use core::convert::Infallible;
 use core::future::poll_fn;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use core::task::{Context, Poll};
 
+use cortex_m::interrupt;
 use embassy_sync::waitqueue::AtomicWaker;
+use embedded_io_async::ErrorKind;
 
 /// UART0's register block on QEMU's mps2-an385/an386 (0x1000 bytes).
 const BASE: usize = 0x4000_4000;
@@ -96,6 +101,30 @@ impl core::fmt::Display for Error {
             Error::BaudRate(baud) => write!(f, "baud rate {baud} out of range"),
             Error::Taken => f.write_str("UART0 already taken"),
         }
+    }
+}
+
+/// What `read` reports besides bytes (`write` never fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxError {
+    /// Bytes were lost at this point of the stream (the ring was full, or
+    /// the UART overran): the frame in progress is incomplete.
+    Overrun,
+}
+
+impl core::fmt::Display for RxError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RxError::Overrun => f.write_str("received bytes lost (overrun)"),
+        }
+    }
+}
+
+impl core::error::Error for RxError {}
+
+impl embedded_io_async::Error for RxError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Other
     }
 }
 
@@ -197,6 +226,33 @@ static DROPPED: AtomicU32 = AtomicU32::new(0);
 static OVERRUNS: AtomicU32 = AtomicU32::new(0);
 /// Set by the first `new`.
 static TAKEN: AtomicBool = AtomicBool::new(false);
+/// A loss `read` has not reported yet, and where in the stream: the ring
+/// position (a `head` count) the lost bytes would have had.
+static GAP: AtomicBool = AtomicBool::new(false);
+static GAP_AT: AtomicUsize = AtomicUsize::new(0);
+
+/// Interrupt handlers only: bytes were lost just before the next one the
+/// ring will take.
+fn note_loss() {
+    if !GAP.load(Ordering::Relaxed) {
+        GAP_AT.store(RX.head.load(Ordering::Relaxed), Ordering::Relaxed);
+        GAP.store(true, Ordering::Release);
+    }
+}
+
+/// A UART overrun (the byte before the one in DATA was overwritten): count
+/// it, note it, clear the flag (which also clears its interrupt).
+fn take_overrun(regs: Regs) {
+    let state = regs.read(reg::STATE);
+    if state & STATE_RX_OVERRUN != 0 {
+        OVERRUNS.fetch_add(1, Ordering::Relaxed);
+        note_loss();
+    }
+    let flags = state & (STATE_RX_OVERRUN | STATE_TX_OVERRUN);
+    if flags != 0 {
+        regs.write(reg::STATE, flags); // write 1 to clear
+    }
+}
 
 /// The interrupt handlers' work: call it for every external interrupt;
 /// true if `irqn` was one of UART0's (`RX_IRQ`, `TX_IRQ`, `OVERRUN_IRQ`).
@@ -211,10 +267,12 @@ pub fn on_interrupt(irqn: i16) -> bool {
 }
 
 /// Acknowledge first, then empty the data register: a byte arriving in
-/// between raises the interrupt again rather than being missed.
+/// between raises the interrupt again rather than being missed. An overrun
+/// is taken first, so that the loss is noted before the byte that follows.
 fn on_rx() {
     let regs = Regs;
     regs.write(reg::INTSTATUS, INT_RX);
+    take_overrun(regs);
     // One byte of buffer: at most one iteration in practice, bounded anyway.
     for _ in 0..2 {
         if regs.read(reg::STATE) & STATE_RX_FULL == 0 {
@@ -224,6 +282,7 @@ fn on_rx() {
         let byte = regs.read(reg::DATA) as u8;
         if !RX.push(byte) {
             DROPPED.fetch_add(1, Ordering::Relaxed);
+            note_loss();
         }
     }
     RX_WAKER.wake();
@@ -238,15 +297,11 @@ fn on_tx() {
     TX_WAKER.wake();
 }
 
-/// Clearing the overrun flags in STATE clears the interrupt. UART1 and
-/// UART2 share the line but are never enabled.
+/// An overrun the RX handler has not taken yet. UART1 and UART2 share the
+/// line but are never enabled.
 fn on_overrun() {
-    let regs = Regs;
-    let state = regs.read(reg::STATE);
-    if state & STATE_RX_OVERRUN != 0 {
-        OVERRUNS.fetch_add(1, Ordering::Relaxed);
-    }
-    regs.write(reg::STATE, state & (STATE_RX_OVERRUN | STATE_TX_OVERRUN));
+    take_overrun(Regs);
+    RX_WAKER.wake();
 }
 
 /// UART0, 8N1, receiving into `RX_RING` by interrupt.
@@ -309,7 +364,7 @@ impl CmsdkUart {
             return Poll::Ready(());
         }
         TX_WAKER.register(cx.waker());
-        cortex_m::interrupt::free(|_| regs.modify_ctrl(CTRL_TX_INTEN, 0));
+        interrupt::free(|_| regs.modify_ctrl(CTRL_TX_INTEN, 0));
         if regs.tx_full() {
             Poll::Pending
         } else {
@@ -319,23 +374,46 @@ impl CmsdkUart {
 }
 
 impl embedded_io_async::ErrorType for CmsdkUart {
-    /// Nothing fails: lost bytes are counted (`dropped`,
-    /// `hardware_overruns`), and Modbus RTU's CRC rejects the frame they
-    /// belonged to.
-    type Error = Infallible;
+    /// `read`'s overrun; `write` and `flush` never fail.
+    type Error = RxError;
+}
+
+/// How many ring bytes `read` may return before the unreported loss, if
+/// there is one (0: report it now, and it is taken); None: no loss.
+/// Looked at and taken with interrupts off, so that a loss noted meanwhile
+/// is not lost with the flag.
+fn bytes_before_gap() -> Option<usize> {
+    interrupt::free(|_| {
+        if !GAP.load(Ordering::Acquire) {
+            return None;
+        }
+        let before = GAP_AT
+            .load(Ordering::Relaxed)
+            .wrapping_sub(RX.tail.load(Ordering::Relaxed));
+        if before == 0 {
+            GAP.store(false, Ordering::Relaxed);
+        }
+        Some(before)
+    })
 }
 
 impl embedded_io_async::Read for CmsdkUart {
     /// Waits for at least one byte, then returns what the ring holds, up to
-    /// `buf.len()`.
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+    /// `buf.len()`; at the point where bytes were lost, `RxError::Overrun`
+    /// once.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, RxError> {
         if buf.is_empty() {
             return Ok(0);
         }
         poll_fn(|cx| {
             // Register before looking: a byte pushed after the look wakes us.
             RX_WAKER.register(cx.waker());
-            match RX.pop_into(buf) {
+            let limit = match bytes_before_gap() {
+                Some(0) => return Poll::Ready(Err(RxError::Overrun)),
+                Some(before) => before.min(buf.len()),
+                None => buf.len(),
+            };
+            match RX.pop_into(&mut buf[..limit]) {
                 0 => Poll::Pending,
                 n => Poll::Ready(Ok(n)),
             }
@@ -345,15 +423,15 @@ impl embedded_io_async::Read for CmsdkUart {
 }
 
 impl embedded_io_async::ReadReady for CmsdkUart {
-    fn read_ready(&mut self) -> Result<bool, Infallible> {
-        Ok(!RX.is_empty())
+    fn read_ready(&mut self) -> Result<bool, RxError> {
+        Ok(!RX.is_empty() || GAP.load(Ordering::Acquire))
     }
 }
 
 impl embedded_io_async::Write for CmsdkUart {
     /// Waits for room for one byte, then writes bytes while the UART takes
     /// them (under QEMU, usually all of `buf`).
-    async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, RxError> {
         if buf.is_empty() {
             return Ok(0);
         }
@@ -373,14 +451,14 @@ impl embedded_io_async::Write for CmsdkUart {
     /// Waits until the last byte left the holding register. On real
     /// hardware the shift register may still be sending it: the CMSDK UART
     /// has no "transmitter idle" flag.
-    async fn flush(&mut self) -> Result<(), Infallible> {
+    async fn flush(&mut self) -> Result<(), RxError> {
         poll_fn(Self::poll_tx_room).await;
         Ok(())
     }
 }
 
 impl embedded_io_async::WriteReady for CmsdkUart {
-    fn write_ready(&mut self) -> Result<bool, Infallible> {
+    fn write_ready(&mut self) -> Result<bool, RxError> {
         Ok(!Regs.tx_full())
     }
 }
