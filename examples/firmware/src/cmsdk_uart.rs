@@ -216,9 +216,10 @@ impl RxRing {
 }
 
 static RX: RxRing = RxRing::new();
-/// Woken by the RX interrupt (a byte is in the ring) and the TX interrupt
-/// (TXFULL cleared).
+/// Woken by the RX interrupt (a byte is in the ring, or a loss noted) and
+/// the overrun interrupt: `read` waits on it.
 static RX_WAKER: AtomicWaker = AtomicWaker::new();
+/// Woken by the TX interrupt (TXFULL cleared): `write` and `flush` wait on it.
 static TX_WAKER: AtomicWaker = AtomicWaker::new();
 /// Bytes received while the ring was full (dropped).
 static DROPPED: AtomicU32 = AtomicU32::new(0);
