@@ -118,7 +118,8 @@ def main():
             checks.eq(f"echo of {size} bytes", (written, got), (size, data))
             if size == 4 * RX_RING:
                 rate = size / elapsed if elapsed > 0 else 0
-                print(f"serial: {size} bytes echoed in {elapsed * 1000:.0f} ms ({rate / 1024:.1f} KiB/s)")
+                ms = elapsed * 1000
+                print(f"serial: {size} bytes echoed in {ms:.0f} ms ({rate / 1024:.1f} KiB/s)")
 
         # A burst written without reading: the echo stalls on the full PTY,
         # the ring overflows. Nothing hangs, and echoed + dropped = sent.
@@ -128,7 +129,8 @@ def main():
         written = write_all(fd, data, 15.0)
         checks.eq("burst written", written, BURST)
         got = read_until(fd, BURST, 15.0, quiet=1.0)
-        print(f"serial: burst of {written} bytes, {len(got)} echoed, in {time.monotonic() - t:.1f} s")
+        took = time.monotonic() - t
+        print(f"serial: burst of {written} bytes, {len(got)} echoed, in {took:.1f} s")
         checks.ok("burst echo is the burst less dropped bytes", is_subsequence(got, data[:written]))
 
         # Still alive, exact again; its log now counts the whole burst.
@@ -142,7 +144,8 @@ def main():
                 break
             time.sleep(0.1)
         dropped = after[0] - before[0] if after else 0
-        print(f"serial: firmware counted {dropped} dropped, {after[1] if after else '?'} UART overruns")
+        overruns = after[1] if after else "?"
+        print(f"serial: firmware counted {dropped} dropped, {overruns} UART overruns")
         checks.eq("echoed + dropped = sent", len(got) + dropped, written)
         checks.ok("the ring overflowed (drops counted)", dropped > 0, f"dropped {dropped}")
         checks.eq("no UART overrun under QEMU", after[1] if after else None, 0)
