@@ -7,7 +7,9 @@
 # (pymodbus and raw sockets: every function code the firmware serves, three
 # clients at once, resets mid-frame, a stalled client dropped by the frame
 # timeout), the link taken down and up again through QEMU's monitor
-# (set_link), then figures (requests per second, latency, flash and RAM).
+# (set_link), then figures (requests per second, latency, flash and RAM);
+# last, ci/qemu-serial.sh boots the serial-echo variant with UART0 on a
+# host PTY and checks the echo.
 #
 #   bash ci/qemu-firmware.sh               # the checks; the exit status is the verdict
 #   bash ci/qemu-firmware.sh --serve PORT  # boot it on 127.0.0.1:PORT until stopped
@@ -276,6 +278,14 @@ arm-none-eabi-size "$ELF"
 
 echo "--- firmware log (last 10 lines)"
 tail -n 10 "$LOG"
+
+# --- Serial: UART0 through a host PTY (feature serial-echo, its own boot) ---------
+kill "$QEMU_PID" 2>/dev/null || true
+wait "$QEMU_PID" 2>/dev/null || true
+QEMU_PID=""
+if ! bash ci/qemu-serial.sh; then
+	fail "ci/qemu-serial.sh"
+fi
 if [ "$FAILURES" -ne 0 ]; then
 	echo "qemu-firmware: $FAILURES failure(s)"
 	exit 1

@@ -7,6 +7,8 @@
 //!   SMSC LAN9118 (`lan9118.rs`), a time driver on the FPGA counter and
 //!   SysTick (`time_driver.rs`), logs over semihosting;
 //!   `ci/qemu-firmware.sh` runs it.
+//!   With `serial-echo`, UART0 (`cmsdk_uart.rs`) echoes what it receives
+//!   (`serial_echo.rs`); `ci/qemu-serial.sh` runs that.
 //!
 //! Everything in this file is board-independent:
 //! - `SOCKETS` tasks, each owning one TCP socket on port 502, serve clients
@@ -28,6 +30,8 @@
 compile_error!("choose one board: --no-default-features --features mps2-an386");
 #[cfg(not(any(feature = "nucleo-f767zi", feature = "mps2-an386")))]
 compile_error!("choose a board: feature nucleo-f767zi or mps2-an386");
+#[cfg(all(feature = "serial-echo", not(feature = "mps2-an386")))]
+compile_error!("serial-echo is for mps2-an386 (UART0 is its CMSDK UART)");
 
 // Logging: `info!` and `warn!` at the crate root (modbus.rs uses them too),
 // so their format strings must suit both defmt and `core::fmt`.
@@ -39,10 +43,14 @@ use defmt::{info, warn};
 #[cfg_attr(feature = "nucleo-f767zi", path = "board/nucleo_f767zi.rs")]
 #[cfg_attr(feature = "mps2-an386", path = "board/mps2_an386.rs")]
 mod board;
+#[cfg(feature = "serial-echo")]
+mod cmsdk_uart;
 #[cfg(feature = "mps2-an386")]
 mod lan9118;
 #[cfg(not(feature = "no-modbus"))]
 mod modbus;
+#[cfg(feature = "serial-echo")]
+mod serial_echo;
 #[cfg(feature = "mps2-an386")]
 mod time_driver;
 #[cfg(feature = "mps2-an386")]

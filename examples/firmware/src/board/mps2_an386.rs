@@ -81,6 +81,8 @@ fn entry() -> ! {
 
 #[embassy_executor::task]
 async fn main_task(spawner: embassy_executor::Spawner) {
+    #[cfg(feature = "serial-echo")]
+    crate::serial_echo::start(spawner);
     crate::run(spawner).await
 }
 
@@ -103,12 +105,44 @@ pub fn init() -> Board {
     Board { device, seed }
 }
 
+/// UART0's NVIC lines (`cmsdk_uart.rs`), for `NVIC::unmask`.
+#[cfg(feature = "serial-echo")]
+#[derive(Clone, Copy)]
+struct Uart0Irq(u16);
+
+// SAFETY: `number` returns a valid interrupt number of this device: only
+// `unmask_uart0` builds one, from `cmsdk_uart`'s lines 0, 1 and 12 (of 32).
+#[cfg(feature = "serial-echo")]
+unsafe impl cortex_m::interrupt::InterruptNumber for Uart0Irq {
+    fn number(self) -> u16 {
+        self.0
+    }
+}
+
+/// Unmasks UART0's RX, TX and overrun lines, once `CmsdkUart::new` has
+/// set the UART up.
+#[cfg(feature = "serial-echo")]
+pub fn unmask_uart0() {
+    use crate::cmsdk_uart::{OVERRUN_IRQ, RX_IRQ, TX_IRQ};
+    for line in [RX_IRQ, TX_IRQ, OVERRUN_IRQ] {
+        // SAFETY: as for the LAN9118's line in `init`: no critical section
+        // relies on these being masked; `DefaultHandler` handles them.
+        unsafe { NVIC::unmask(Uart0Irq(line)) };
+    }
+}
+
 // External interrupts: cortex-m-rt routes all of them here (there is no
-// device crate for this board). Only the LAN9118's is enabled.
+// device crate for this board). Only the LAN9118's is enabled, and with
+// `serial-echo` UART0's.
 // SAFETY: cortex-m-rt requires `DefaultHandler` to be an `unsafe fn`; this
-// one only touches the LAN9118's registers (as the driver does) or exits.
+// one only touches the LAN9118's and UART0's registers (as the drivers
+// do) or exits.
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
+    #[cfg(feature = "serial-echo")]
+    if crate::cmsdk_uart::on_interrupt(irqn) {
+        return;
+    }
     if irqn == lan9118::IRQ as i16 {
         lan9118::on_interrupt();
     } else {

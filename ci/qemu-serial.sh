@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The firmware's serial path on an emulated board: examples/firmware with
+# board mps2-an386 and feature serial-echo (UART0, the CMSDK APB UART of
+# src/cmsdk_uart.rs, echoes what it receives), booted under QEMU with UART0
+# on a host pseudo-terminal (`-serial pty`). tests/python/serial_echo.py
+# then checks exact echoes and a burst far beyond the firmware's receive
+# ring (no hang; every byte echoed or counted as dropped in the log).
+# The firmware's logs go over semihosting, not UART0.
+#
+#   bash ci/qemu-serial.sh   # the exit status is the verdict
+#
+# Called by ci/qemu-firmware.sh (which installs the Rust target and QEMU);
+# standalone it needs thumbv7em-none-eabihf, qemu-system-arm and python3.
+# QEMU is always stopped on exit.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+WORK=$(mktemp -d)
+QEMU_PID=""
+cleanup() {
+	if [ -n "$QEMU_PID" ]; then
+		kill "$QEMU_PID" 2>/dev/null || true
+		wait "$QEMU_PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- Build ------------------------------------------------------------------------
+VARIANT=(--no-default-features --features mps2-an386,serial-echo)
+ELF="$WORK/modbus-firmware-serial-echo"
+(
+	cd examples/firmware
+	unset CARGO_TARGET_DIR # its own workspace and target directory
+	cargo clippy --release --locked "${VARIANT[@]}" -- -D warnings
+	cargo build --release --locked "${VARIANT[@]}"
+	cp target/thumbv7em-none-eabihf/release/modbus-firmware "$ELF"
+)
+
+# --- Boot -----------------------------------------------------------------------
+# QEMU prints "char device redirected to /dev/pts/N (label serial0)".
+LOG="$WORK/qemu.log"
+timeout 120 qemu-system-arm -M mps2-an386 -nographic -serial pty -monitor none \
+	-semihosting-config enable=on,target=native \
+	-nic user,model=lan9118 -kernel "$ELF" </dev/null >"$LOG" 2>&1 &
+QEMU_PID=$!
+PTY=""
+for _ in $(seq 1 100); do # 10 s at most
+	if ! kill -0 "$QEMU_PID" 2>/dev/null; then break; fi
+	PTY=$(sed -n 's|^char device redirected to \(/dev/pts/[0-9]*\).*|\1|p' "$LOG" | head -n 1)
+	if [ -n "$PTY" ] && grep -q "uart0: echo at" "$LOG"; then break; fi
+	PTY=""
+	sleep 0.1
+done
+if [ -z "$PTY" ]; then
+	echo "FAIL the firmware did not start its UART0 echo within 10 s; QEMU's output:"
+	cat "$LOG"
+	exit 1
+fi
+echo "ok   UART0 on $PTY: $(grep -m 1 "uart0: echo at" "$LOG")"
+
+# --- Checks -----------------------------------------------------------------------
+status=0
+timeout 60 python3 tests/python/serial_echo.py "$PTY" "$LOG" || status=1
+if grep -qE "^(PANIC|FATAL)" "$LOG" || ! kill -0 "$QEMU_PID" 2>/dev/null; then
+	echo "FAIL the firmware panicked, faulted or QEMU exited"
+	status=1
+fi
+arm-none-eabi-size "$ELF" 2>/dev/null || true
+echo "--- firmware log (last 5 lines)"
+tail -n 5 "$LOG"
+if [ "$status" -ne 0 ]; then
+	echo "qemu-serial: FAILED"
+	exit 1
+fi
+echo "qemu-serial: all checks passed"
