@@ -199,6 +199,9 @@ pub mod wire;
 // FC 8, 11, 17
 pub mod diagnostics;
 mod server_id;
+// Modbus RTU
+#[cfg(feature = "rtu")]
+pub mod rtu;
 
 pub use device_id::{object_id, DeviceIdError, DeviceIdentification, MAX_OBJECT_LEN};
 pub use engine::{CloseReason, Engine, EngineConfig, MIN_BUFFER};
