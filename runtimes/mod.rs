@@ -14,6 +14,10 @@
 
 pub mod io;
 
+// Modbus RTU: the port driver over embedded-io-async.
+#[cfg(feature = "rtu")]
+pub mod rtu;
+
 #[cfg(feature = "embedded-io")]
 pub mod embedded_io;
 
@@ -25,7 +29,7 @@ mod server;
 #[cfg(feature = "_desktop")]
 pub use server::{
     recommended_threads, ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime,
-    ServerConfig, ServerError, ServerListener, ServerStream,
+    ServerConfig, ServerError, ServerListener, ServerStream, TcpFraming,
 };
 
 #[cfg(feature = "async-std")]

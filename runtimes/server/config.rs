@@ -115,6 +115,25 @@ pub struct ServerConfig {
     /// Listen backlog: connections the kernel queues before they are
     /// accepted. Default 1024 (pyModbusTCP's 5 makes bursts wait for SYN retries).
     pub backlog: i32,
+    /// How requests are framed on the connections. Default
+    /// [`TcpFraming::Mbap`] (Modbus TCP).
+    pub framing: TcpFraming,
+}
+
+/// How requests are framed on a server's TCP connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpFraming {
+    /// Modbus TCP: an MBAP header before each PDU (the default).
+    #[default]
+    Mbap,
+    /// RTU frames (address, PDU, CRC) on TCP, as serial gateways forward
+    /// them (feature `rtu`). A frame's length follows from its function
+    /// code; every address is answered (the service's
+    /// [`UnitFilter`](crate::UnitFilter) decides); the engine's idle
+    /// timeout applies; connections do not park.
+    #[cfg(feature = "rtu")]
+    Rtu,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +152,7 @@ impl Default for ServerConfig {
             recv_buffer: Some(DEFAULT_SOCKET_BUFFER),
             reuse_address: true,
             backlog: 1024,
+            framing: TcpFraming::Mbap,
         }
     }
 }

@@ -16,7 +16,7 @@ use embedded_io_adapters::futures_03::FromFutures;
 use futures::future::AbortHandle;
 use futures::io::{AsyncRead, AsyncWrite};
 
-use super::config::DisconnectReason;
+use super::config::{DisconnectReason, TcpFraming};
 use super::pool::{EnginePool, PooledSlot};
 use super::Runtime;
 use crate::runtimes::io::{drive, Clock, ConnectionEnd};
@@ -256,6 +256,7 @@ pub(crate) async fn serve<R, S, X>(
     shared: Arc<X>,
     pool: Arc<EnginePool>,
     two_answers_since: Arc<AtomicU64>,
+    framing: TcpFraming,
 ) -> DisconnectReason
 where
     R: Runtime,
@@ -265,13 +266,28 @@ where
 {
     let clock = DesktopClock::<R>(core::marker::PhantomData);
     let mut io = FromFutures::new(Tracked::new(stream, two_answers_since));
-    let mut slot = PooledSlot::new(&pool, client, clock.now());
-    let reason = match drive(&mut io, &*shared, &clock, &mut slot).await {
+    let end = match framing {
+        TcpFraming::Mbap => {
+            let mut slot = PooledSlot::new(&pool, client, clock.now());
+            drive(&mut io, &*shared, &clock, &mut slot).await
+        }
+        // Boxed: the RTU engine's buffers would otherwise enlarge every
+        // connection's future, MBAP ones included.
+        #[cfg(feature = "rtu")]
+        TcpFraming::Rtu => {
+            use crate::rtu::{RtuConfig, RtuEngine};
+            let config = RtuConfig::stream(pool.config().idle_timeout);
+            let mut engine =
+                std::boxed::Box::new(RtuEngine::new(config, Some(client), clock.now()));
+            let mut line = crate::runtimes::rtu::NoDirection;
+            crate::runtimes::rtu::serve_rtu(&mut io, &*shared, &clock, &mut engine, &mut line).await
+        }
+    };
+    let reason = match end {
         ConnectionEnd::PeerClosed => DisconnectReason::PeerClosed,
         ConnectionEnd::Closed(reason) => DisconnectReason::Closed(reason),
         ConnectionEnd::Io(e) => DisconnectReason::Io(e.kind()),
     };
-    drop(slot);
     // Closes the sending side now (a FIN, a TLS stream's close_notify):
     // other handles on the socket (a graceful stop's) may keep it open a
     // moment longer. Bounded: a stream whose close waits for a peer that

@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::vec::Vec;
 
-pub use config::{ConnectionEvent, DisconnectReason, LimitPolicy, ServerConfig, ServerError};
+pub use config::{
+    ConnectionEvent, DisconnectReason, LimitPolicy, ServerConfig, ServerError, TcpFraming,
+};
 use connection::{lock, now_micros, source_ip, Entry, Registry};
 use futures::future::{select, AbortHandle, Abortable, Either};
 use futures::FutureExt;
@@ -588,6 +590,7 @@ where
                 service,
                 pool,
                 two_answers_since,
+                config.framing,
             ))
             .catch_unwind(),
             registration,
@@ -676,6 +679,7 @@ where
                 service,
                 pool,
                 two_answers_since,
+                config.framing,
             ))
             .catch_unwind(),
             registration,

@@ -271,6 +271,16 @@ impl RtuEngine {
         }
     }
 
+    /// The response in flight: what the last
+    /// [`poll_output`](Self::poll_output) returned, until
+    /// [`handle_output_written`](Self::handle_output_written). A shared
+    /// borrow, so that a driver can write it while it asks
+    /// [`poll_timeout`](Self::poll_timeout) for the deadline.
+    #[must_use]
+    pub fn pending_output(&self) -> &[u8] {
+        self.output.get(..self.out_len).unwrap_or_default()
+    }
+
     /// Answers the next complete frame and returns its response frame (at
     /// most [`MAX_RTU_ADU`] bytes), to be written before the next call;
     /// empty when there is nothing to send. Takes the shared service's
