@@ -17,6 +17,9 @@ pub mod io;
 // Modbus RTU: the port driver over embedded-io-async.
 #[cfg(feature = "rtu")]
 pub mod rtu;
+// A Unix serial port for RTU on desktops.
+#[cfg(all(feature = "serial", unix))]
+pub mod serial;
 
 #[cfg(feature = "embedded-io")]
 pub mod embedded_io;

@@ -42,7 +42,7 @@ pub(crate) fn now_micros() -> u64 {
 }
 
 /// The engine's clock on a desktop runtime.
-pub(crate) struct DesktopClock<R>(core::marker::PhantomData<R>);
+pub(crate) struct DesktopClock<R>(pub(crate) core::marker::PhantomData<R>);
 
 impl<R: Runtime> Clock for DesktopClock<R> {
     fn now(&self) -> Instant {

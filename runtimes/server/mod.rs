@@ -6,6 +6,8 @@ mod config;
 mod connection;
 mod net;
 mod pool;
+#[cfg(feature = "serial")]
+mod rtu_serial;
 mod socket;
 
 use core::future::Future;
