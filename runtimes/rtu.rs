@@ -129,7 +129,11 @@ where
         match woke {
             Some(Ok(0)) => return ConnectionEnd::PeerClosed,
             Some(Ok(n)) => engine.handle_input(n, clock.now()),
-            Some(Err(e)) => return ConnectionEnd::Io(e),
+            Some(Err(e)) => {
+                // A UART's character error: the frame in progress lost one.
+                engine.handle_line_error(clock.now());
+                return ConnectionEnd::Io(e);
+            }
             None => {
                 if let Err(reason) = engine.handle_timeout(clock.now()) {
                     return ConnectionEnd::Closed(reason);
@@ -147,3 +151,65 @@ async fn send<IO: Write>(io: &mut IO, bytes: &[u8], flush: bool) -> Result<(), I
     }
     Ok(())
 }
+
+/// Serves a serial line on `uart` (a UART's embedded-io-async driver) as
+/// `engine` says ([`RtuConfig::serial`]) until the UART reports an error,
+/// and returns it. no_std, no heap: the engine is the caller's (a
+/// `static`, or a local of the task). A character error (framing, parity,
+/// overrun) has discarded the frame in progress: call again with the same
+/// engine to go on serving the line.
+///
+/// `direction` is [`NoDirection`], or [`Rs485`] with the transceiver's
+/// driver-enable pin (feature `embedded-hal`): raised before each response
+/// and released after the UART's `flush` (which, on embassy's buffered
+/// UARTs, returns once the last stop bit left), so the line is free for
+/// the next request. Tie the receiver-enable (/RE) to DE, or the UART
+/// hears its own responses.
+///
+/// ```no_run
+/// # async fn firmware<U: embedded_io_async::Read + embedded_io_async::Write, C: modbus_device::runtimes::io::Clock>(mut uart: U, clock: C) {
+/// use core::cell::RefCell;
+/// use modbus_device::rtu::{RtuConfig, RtuEngine};
+/// use modbus_device::runtimes::rtu::{serve_uart, NoDirection};
+/// use modbus_device::{DataBank, FixedStorage, Service};
+///
+/// let service = RefCell::new(Service::new(DataBank::new(FixedStorage::<8, 8, 64, 64>::new())));
+/// let mut engine = RtuEngine::new(RtuConfig::serial(1, 19_200), None, clock.now());
+/// loop {
+///     let _error = serve_uart(&mut uart, &service, &clock, &mut engine, &mut NoDirection).await;
+/// }
+/// # }
+/// ```
+///
+/// [`RtuConfig::serial`]: crate::rtu::RtuConfig::serial
+pub async fn serve_uart<U, X, C, D>(
+    uart: &mut U,
+    shared: &X,
+    clock: &C,
+    engine: &mut RtuEngine,
+    direction: &mut D,
+) -> U::Error
+where
+    U: Read + Write,
+    X: Shared + ?Sized,
+    X::Target: Respond,
+    C: Clock,
+    D: Direction,
+{
+    loop {
+        match serve_rtu(uart, shared, clock, engine, direction).await {
+            ConnectionEnd::Io(e) => return e,
+            // A read of 0 bytes (a driver with nothing to say) or an idle
+            // timeout the caller configured: the line is still there. Wait
+            // a moment, so that a driver that keeps returning 0 does not
+            // make this task spin.
+            _ => clock.sleep_until(clock.now() + LINE_RETRY).await,
+        }
+    }
+}
+
+/// How long [`serve_uart`] waits after a read that returned nothing.
+const LINE_RETRY: core::time::Duration = core::time::Duration::from_millis(1);
+
+#[cfg(test)]
+mod tests;

@@ -361,3 +361,19 @@ fn on_a_stream_the_idle_and_write_stall_deadlines_close() {
         Err(CloseReason::IdleTimeout)
     );
 }
+
+#[test]
+fn a_character_error_discards_the_frame_in_progress() {
+    let service = service();
+    let mut engine = serial();
+    feed(&mut engine, &READ_2[..5], us(1_000));
+    engine.handle_line_error(us(1_600));
+    feed(&mut engine, &READ_2[5..], us(1_600 + 3 * 573));
+    assert!(end_frame(&mut engine, &service).is_empty());
+    // A lost character alone: the next frame is whole.
+    engine.handle_line_error(us(10_000));
+    assert!(end_frame(&mut engine, &service).is_empty());
+    feed(&mut engine, &READ_2, us(20_000));
+    assert_eq!(end_frame(&mut engine, &service), READ_2_REPLY);
+    assert_eq!(engine.poll_timeout(), None);
+}

@@ -221,6 +221,16 @@ impl RtuEngine {
         }
     }
 
+    /// The UART reported a character error (framing, parity, overrun) at
+    /// `now` (serial lines only): a character of the frame in progress was
+    /// lost, so that frame is discarded at its end.
+    pub fn handle_line_error(&mut self, now: Instant) {
+        if matches!(self.config.framing, RtuFraming::Serial(_)) {
+            self.frame_ok = false;
+            self.last_byte = Some(now);
+        }
+    }
+
     /// The next deadline: on a serial line, t3.5 after the last byte of a
     /// frame in progress (its end); the idle or write-stall deadline of
     /// [`RtuConfig::idle_timeout`]. `None`: none.
@@ -325,13 +335,17 @@ impl RtuEngine {
     }
 
     /// Ends the serial frame in progress: it waits in `buf[..ready]`.
+    /// A frame of no bytes (only a lost character) just ends.
     fn end_frame(&mut self) {
-        if self.ready == 0 && self.len > 0 {
+        if self.ready != 0 {
+            return; // answered first; the next timer ends this one
+        }
+        if self.len > 0 {
             self.ready = self.len;
             self.ready_ok = self.frame_ok;
-            self.frame_ok = true;
-            self.last_byte = None;
         }
+        self.frame_ok = true;
+        self.last_byte = None;
     }
 
     /// The next frame to answer or drop at the front of the input.
