@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use modbus_device::runtimes::{ConnectionEvent, ModbusServer, Runtime, ServerConfig};
 use modbus_device::{ChangeCallbacks, DataBank, DefaultHandler, HeapStorage, Service, SessionInfo};
 
-use crate::{config, logger};
+use crate::{config, logger, rtu};
 
 const USAGE: &str =
     "usage: server [--host HOST] [--port PORT] [--ipv6] [--config FILE] [--runtime NAME]
@@ -27,11 +27,16 @@ const USAGE: &str =
                  (cargo --features); default: async-std in `server`, smol in `smol_server`
   MODBUS_LOG=debug|info|warn|off sets the log level (default info)";
 
+fn usage() -> String {
+    format!("{USAGE}{}", rtu::USAGE)
+}
+
 struct Args {
     host: String,
     port: u16,
     ipv6: bool,
     config: Option<String>,
+    rtu: rtu::RtuArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
         port: 502,
         ipv6: false,
         config: None,
+        rtu: rtu::RtuArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -57,9 +63,10 @@ fn parse_args() -> Result<Args, String> {
             // Chosen by `runtime_choice` before this runs.
             "--runtime" => drop(value("--runtime")?),
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 exit(0);
             }
+            other if args.rtu.parse(other, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -333,7 +340,7 @@ pub fn main<R: Runtime>(name: &str) {
     logger::init(level, reported_by_this_program);
 
     let args = parse_args().unwrap_or_else(|e| {
-        eprintln!("error: {e}\n{USAGE}");
+        eprintln!("error: {e}\n{}", usage());
         exit(2)
     });
     let (sim, bank) = config::load(args.config.as_deref()).unwrap_or_else(|e| fail(e));
@@ -375,6 +382,7 @@ pub fn main<R: Runtime>(name: &str) {
     if let Some(cap) = sim.recv_buffer {
         config.recv_buffer = cap;
     }
+    args.rtu.configure(&mut config).unwrap_or_else(|e| fail(e));
     let server = ModbusServer::<R, _, _>::new(config, service);
     server.on_event(|event| connections.on_event(event));
     // Before `start()` and the "listening" line: a Ctrl-C that arrives as
@@ -390,6 +398,7 @@ pub fn main<R: Runtime>(name: &str) {
         .local_addr()
         .map_or_else(|| "?".into(), |a| a.to_string());
     println!("{name}: modbus-device listening on {addr} (Ctrl-C to stop)");
+    args.rtu.serve(&server).unwrap_or_else(|e| fail(e));
 
     let _ = stop_rx.recv();
     server.stop();
