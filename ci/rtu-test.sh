@@ -28,6 +28,26 @@ EMBEDDED=embedded-io,defmt,critical-section,embassy,rtu,embedded-hal
 cargo clippy --lib --target thumbv7em-none-eabihf --no-default-features --features "$EMBEDDED" -- -D warnings
 cargo clippy --no-default-features --features embedded-io,rtu,embedded-hal --lib -- -D warnings
 
+echo "--- firmware RS-485 variant (examples/firmware --features rtu): lints, build, sizes"
+(
+	cd examples/firmware
+	unset CARGO_TARGET_DIR
+	cargo fmt --check
+	cargo clippy --release --locked --features rtu -- -D warnings
+	cargo build --release --locked --features rtu
+	ELF=target/thumbv7em-none-eabihf/release/modbus-firmware
+	SIZES=$(mktemp -d)
+	cp "$ELF" "$SIZES/firmware-rtu"
+	cargo build --release --locked
+	cp "$ELF" "$SIZES/firmware-tcp"
+	arm-none-eabi-size "$SIZES/firmware-rtu" "$SIZES/firmware-tcp"
+	read -r text_r data_r bss_r _ < <(arm-none-eabi-size "$SIZES/firmware-rtu" | tail -n 1)
+	read -r text_t data_t bss_t _ < <(arm-none-eabi-size "$SIZES/firmware-tcp" | tail -n 1)
+	printf 'RTU adds: flash %d bytes, RAM %d bytes\n' \
+		$((text_r + data_r - text_t - data_t)) $((data_r + bss_r - data_t - bss_t))
+	rm -rf "$SIZES"
+)
+
 echo "--- RTU tests"
 cargo test --features "$DESKTOP" --lib rtu
 cargo test --features "$DESKTOP" --doc rtu

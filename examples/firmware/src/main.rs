@@ -32,6 +32,8 @@ use {defmt_rtt as _, panic_probe as _};
 
 #[cfg(not(feature = "no-modbus"))]
 mod modbus;
+#[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+mod rtu;
 
 bind_interrupts!(struct Irqs {
     ETH => eth::InterruptHandler;
@@ -109,6 +111,13 @@ async fn main(spawner: Spawner) {
     #[cfg(not(feature = "no-modbus"))]
     modbus::init();
     spawner.spawn(unwrap!(ticker_task()));
+    #[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+    spawner.spawn(unwrap!(rtu::rtu_task(rtu::RtuPins {
+        usart: p.USART2,
+        tx: p.PD5,
+        rx: p.PD6,
+        de: p.PD4,
+    })));
 
     stack.wait_config_up().await;
     if let Some(config) = stack.config_v4() {
