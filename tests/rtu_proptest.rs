@@ -2,13 +2,14 @@
 //! random times, with random timer and idle-line events, on a serial line
 //! at a random baud rate and on a stream. Every output is a whole RTU frame
 //! with a valid CRC, and after the output is drained there is room for a
-//! maximal frame.
+//! maximal frame. On a stream, valid requests split anywhere get the same
+//! answers as the whole stream, one per request.
 #![cfg(feature = "rtu")]
 
 use std::cell::RefCell;
 use std::time::Duration;
 
-use modbus_device::rtu::{crc_matches, RtuConfig, RtuEngine, MAX_RTU_ADU};
+use modbus_device::rtu::{crc16, crc_matches, RtuConfig, RtuEngine, MAX_RTU_ADU};
 use modbus_device::{DataBank, FixedStorage, Instant, Service};
 use proptest::prelude::*;
 
@@ -89,5 +90,89 @@ proptest! {
     #[test]
     fn stream_never_panics(events in prop::collection::vec(event(), 0..40)) {
         run(RtuConfig::stream(Some(Duration::from_secs(1))), &events)?;
+    }
+}
+
+/// A valid request frame: FC 3, 6 or 16 to address 1..=247.
+fn request() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1u8..=247,
+        0u8..3,
+        0u16..24,
+        prop::collection::vec(any::<u16>(), 1..8),
+    )
+        .prop_map(|(unit, kind, address, values)| {
+            let [a_hi, a_lo] = address.to_be_bytes();
+            let mut body = match kind {
+                0 => vec![unit, 0x03, a_hi, a_lo, 0, values.len() as u8],
+                1 => {
+                    let [v_hi, v_lo] = values[0].to_be_bytes();
+                    vec![unit, 0x06, a_hi, a_lo, v_hi, v_lo]
+                }
+                _ => {
+                    let mut b = vec![
+                        unit,
+                        0x10,
+                        a_hi,
+                        a_lo,
+                        0,
+                        values.len() as u8,
+                        2 * values.len() as u8,
+                    ];
+                    values
+                        .iter()
+                        .for_each(|v| b.extend_from_slice(&v.to_be_bytes()));
+                    b
+                }
+            };
+            let crc = crc16(&body).to_le_bytes();
+            body.extend_from_slice(&crc);
+            body
+        })
+}
+
+/// Feeds `stream` in chunks cut at `cuts`; returns every response.
+fn answers(stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let service = RefCell::new(Service::new(DataBank::new(
+        FixedStorage::<0, 0, 32, 0>::new(),
+    )));
+    let mut engine = RtuEngine::new(RtuConfig::stream(None), None, Instant::ZERO);
+    let mut out = Vec::new();
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(stream.len());
+    bounds.sort_unstable();
+    for pair in bounds.windows(2) {
+        let mut chunk = &stream[pair[0]..pair[1]];
+        while !chunk.is_empty() {
+            let room = engine.input_buffer();
+            let n = chunk.len().min(room.len());
+            room[..n].copy_from_slice(&chunk[..n]);
+            engine.handle_input(n, Instant::ZERO);
+            chunk = &chunk[n..];
+            loop {
+                let response = engine.poll_output(&service).to_vec();
+                if response.is_empty() {
+                    break;
+                }
+                out.push(response);
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stream_splits_do_not_change_the_answers(
+        requests in prop::collection::vec(request(), 1..12),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let stream = requests.concat();
+        let whole = answers(&stream, &[]);
+        prop_assert_eq!(whole.len(), requests.len(), "one answer per request");
+        prop_assert_eq!(answers(&stream, &cuts), whole);
     }
 }

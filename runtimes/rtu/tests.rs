@@ -107,3 +107,29 @@ fn clock_now(clock: &VirtualClock) -> Instant {
     use crate::runtimes::io::Clock;
     clock.now()
 }
+
+#[test]
+fn a_client_that_keeps_the_stream_busy_yields_every_8_kib() {
+    let clock = VirtualClock::starting_at(ms(0));
+    let service = service();
+    // 2,048 requests (16 KiB) all there at once.
+    let mut peer = Peer::new(&clock, Reads::Promptly);
+    for _ in 0..2_048 {
+        peer = peer.sends(ms(1), &REQUEST);
+    }
+    let config = RtuConfig::stream(Some(Duration::from_millis(500)));
+    let mut engine = RtuEngine::new(config, None, ms(0));
+    let end = run(
+        &clock,
+        pin!(serve_rtu(
+            &mut peer,
+            &service,
+            &clock,
+            &mut engine,
+            &mut NoDirection
+        )),
+    );
+    assert_eq!(end, ConnectionEnd::Closed(CloseReason::IdleTimeout));
+    assert_eq!(peer.received.len(), 2_048);
+    assert_eq!(clock.yields(), 2, "one yield per 8 KiB read");
+}
