@@ -200,7 +200,7 @@ impl CommCounters {
 
     /// Sub-function 0x0C: frames discarded for a CRC error. Always 0 on
     /// TCP, which has no CRC; counted by the RTU engine
-    /// ([`RtuEngine`](crate::rtu::RtuEngine), feature `rtu`).
+    /// (`rtu::RtuEngine`, feature `rtu`).
     #[must_use]
     pub fn bus_communication_error_count(&self) -> u16 {
         self.crc_errors
