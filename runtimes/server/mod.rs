@@ -6,7 +6,7 @@ mod config;
 mod connection;
 mod net;
 mod pool;
-#[cfg(feature = "serial")]
+#[cfg(all(feature = "serial", unix))]
 mod rtu_serial;
 mod socket;
 
