@@ -13,9 +13,19 @@
 //! measured is T1 − T0 − t3.5. It includes both hops of the PTY pair
 //! (through socat), so the same loop is measured against an echo on the
 //! server's end (read, write back at once) and reported as well: the
-//! server's own part is the difference. PTYs do not pace bytes at the baud
+//! server's own part is about the difference. It is also measured inside
+//! the server (module `inside`: the same driver over the same port, its
+//! reads and writes time-stamped), from t3.5 after the read that brought
+//! the request to the start of the response's write. PTYs do not pace bytes at the baud
 //! rate, so the line's own time (a character is 95.5 µs at 115,200 baud)
 //! is computed, not measured, and not included.
+//!
+//! Open problem seen here: served from `Tokio::block_on` (a tokio
+//! current-thread runtime), the serving thread busy-polls (a core at 100 %:
+//! `read` → EAGAIN, `epoll_wait(.., 0)`, again), which also makes tokio's
+//! "inside" turnaround look like 0 µs. Not reproduced with mbpoll against
+//! `ModbusServer::serve_rtu` on tokio; the simulator serves its serial
+//! line with `async_io::block_on` on every runtime.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -185,6 +195,119 @@ fn turnaround<R: Runtime>(name: &str, requests: usize, t3_5: f64, echo: f64) {
     let _ = serving.join();
 }
 
+/// The server's own part, measured inside it: the same driver
+/// (`runtimes::rtu::serve_rtu`) over the same port, with the port's reads
+/// and writes time-stamped. A frame's silent interval ends t3.5 after the
+/// read that brought its last byte returned; the turnaround is from there
+/// to the start of the response's write. No PTY hop is in it.
+mod inside {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use embedded_io_adapters::futures_03::FromFutures;
+    use embedded_io_async::{ErrorType, Read, Write};
+    use modbus_device::rtu::{RtuConfig, RtuEngine};
+    use modbus_device::runtimes::io::Clock;
+    use modbus_device::runtimes::rtu::{serve_rtu, NoDirection};
+    use modbus_device::runtimes::serial::SerialPort;
+
+    /// async-io's timers against a process origin (as the library's serial clock).
+    pub struct TimerClock(pub Instant);
+
+    impl Clock for TimerClock {
+        fn now(&self) -> modbus_device::Instant {
+            modbus_device::Instant::from_micros(self.0.elapsed().as_micros() as u64)
+        }
+
+        async fn sleep_until(&self, deadline: modbus_device::Instant) {
+            async_io::Timer::at(self.0 + Duration::from_micros(deadline.as_micros())).await;
+        }
+    }
+
+    /// The port, recording when each read returned and each write started.
+    pub struct Timed {
+        pub port: FromFutures<SerialPort>,
+        pub last_read: Option<Instant>,
+        pub t3_5: Duration,
+        pub samples: Arc<Mutex<Vec<f64>>>,
+    }
+
+    impl ErrorType for Timed {
+        type Error = std::io::Error;
+    }
+
+    impl Read for Timed {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            let n = self.port.read(buf).await?;
+            self.last_read = Some(Instant::now());
+            Ok(n)
+        }
+    }
+
+    impl Write for Timed {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            if let Some(read) = self.last_read.take() {
+                let end_of_silence = read + self.t3_5;
+                let turnaround = Instant::now().saturating_duration_since(end_of_silence);
+                self.samples
+                    .lock()
+                    .unwrap()
+                    .push(turnaround.as_secs_f64() * 1e6);
+            }
+            self.port.write(buf).await
+        }
+
+        async fn flush(&mut self) -> Result<(), Self::Error> {
+            self.port.flush().await
+        }
+    }
+
+    /// Serves `port` until it fails, recording into `samples`.
+    pub async fn serve(port: SerialPort, baud: u32, t3_5: Duration, samples: Arc<Mutex<Vec<f64>>>) {
+        let clock = TimerClock(Instant::now());
+        let service = Mutex::new(modbus_device::Service::new(modbus_device::DataBank::new(
+            modbus_device::FixedStorage::<0, 0, 4, 0>::filled(false, false, 7, 0),
+        )));
+        let mut engine = Box::new(RtuEngine::new(
+            RtuConfig::serial(1, baud),
+            None,
+            clock.now(),
+        ));
+        let mut timed = Timed {
+            port: FromFutures::new(port),
+            last_read: None,
+            t3_5,
+            samples,
+        };
+        let _ = serve_rtu(&mut timed, &service, &clock, &mut engine, &mut NoDirection).await;
+    }
+}
+
+fn turnaround_inside<R: Runtime>(name: &str, requests: usize, t3_5: Duration) {
+    let pair = PtyPair::new(&format!("{name}-inside"));
+    let line = LineConfig {
+        baud: BAUD,
+        parity: Parity::Even,
+        ..LineConfig::default()
+    };
+    let port = SerialPort::open(pair.1.join("server"), line).unwrap();
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = std::sync::Arc::clone(&samples);
+    let serving =
+        std::thread::spawn(move || R::block_on(inside::serve(port, BAUD, t3_5, recorded)));
+    client_loop(&pair.1.join("client"), 50, 7);
+    samples.lock().unwrap().clear();
+    client_loop(&pair.1.join("client"), requests, 7);
+    let measured = std::mem::take(&mut *samples.lock().unwrap());
+    report(
+        &format!("{name}: inside, silence end -> write"),
+        measured,
+        0.0,
+    );
+    drop(pair);
+    let _ = serving.join();
+}
+
 fn main() {
     let requests: usize = std::env::args()
         .skip(1)
@@ -211,11 +334,18 @@ fn main() {
             t3_5,
             echo,
         );
+        turnaround_inside::<modbus_device::runtimes::async_std::AsyncStd>(
+            "async-std",
+            requests,
+            timing.t3_5,
+        );
     }
     if run("smol") {
         turnaround::<modbus_device::runtimes::smol::Smol>("smol", requests, t3_5, echo);
+        turnaround_inside::<modbus_device::runtimes::smol::Smol>("smol", requests, timing.t3_5);
     }
     if run("tokio") {
         turnaround::<modbus_device::runtimes::tokio::Tokio>("tokio", requests, t3_5, echo);
+        turnaround_inside::<modbus_device::runtimes::tokio::Tokio>("tokio", requests, timing.t3_5);
     }
 }

@@ -138,7 +138,12 @@ impl RtuArgs {
             std::thread::Builder::new()
                 .name("rtu".into())
                 .spawn(move || {
-                    let error = R::block_on(server.serve_rtu(port, unit));
+                    // The port and its timers are async-io's on every
+                    // runtime: async-io's own executor drives them on this
+                    // thread (under a tokio current-thread runtime the
+                    // benchmark saw this thread busy-poll; see
+                    // benches/rtu_turnaround.rs).
+                    let error = async_io::block_on(server.serve_rtu(port, unit));
                     log::warn!("RTU on {device} ended: {error}");
                 })
                 .map_err(|e| format!("cannot start the RTU thread: {e}"))?;
