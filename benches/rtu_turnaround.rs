@@ -23,9 +23,13 @@
 //! Open problem seen here: served from `Tokio::block_on` (a tokio
 //! current-thread runtime), the serving thread busy-polls (a core at 100 %:
 //! `read` → EAGAIN, `epoll_wait(.., 0)`, again), which also makes tokio's
-//! "inside" turnaround look like 0 µs. Not reproduced with mbpoll against
-//! `ModbusServer::serve_rtu` on tokio; the simulator serves its serial
-//! line with `async_io::block_on` on every runtime.
+//! "inside" turnaround look like 0 µs. strace shows the async-io reactor
+//! thread woken by its eventfd at each turn, re-arming the t3.5 timer: the
+//! serving task is woken as soon as it waits (a guess: async-io wakes the
+//! previous waker when a poll's waker does not `will_wake` the stored one).
+//! Not reproduced with one mbpoll request against `ModbusServer::serve_rtu`
+//! on tokio; the simulator serves its serial line with `async_io::block_on`
+//! on every runtime.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
