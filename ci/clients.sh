@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 
 PYMODBUS=3.16.1
 PYMODBUSTCP=0.3.1
+# pymodbus's serial client (the RTU tests on PTY pairs) needs pyserial.
+PYSERIAL=3.5
 VENV=target/venv
 
 SUDO=""
@@ -55,6 +57,7 @@ PY
 wanted=()
 has_module pymodbus "$PYMODBUS" || wanted+=("pymodbus==$PYMODBUS")
 has_module pyModbusTCP "$PYMODBUSTCP" || wanted+=("pyModbusTCP==$PYMODBUSTCP")
+has_module serial "$PYSERIAL" || wanted+=("pyserial==$PYSERIAL")
 if [ "${#wanted[@]}" -gt 0 ]; then
 	log=$(mktemp)
 	trap 'rm -f "$log"' EXIT

@@ -6,6 +6,7 @@
 #   qemu-system-arm       ci/qemu-test.sh
 #   binutils-arm-none-eabi  arm-none-eabi-size, ci/embedded.sh
 #   iproute2              ip netns / tuntap, ci/tap-test.sh
+#   socat                 PTY pairs for the serial RTU tests, ci/rtu-test.sh
 #   libmodbus-dev         libmodbus's report server id, tests/desktop_libmodbus.rs
 #   openssl             the RSA key of the TLS tests, tests/desktop_tls.rs
 #   mbpoll, python3, python3-venv, and pymodbus + pyModbusTCP in the
@@ -18,6 +19,7 @@ command -v qemu-system-arm >/dev/null || need+=(qemu-system-arm)
 command -v mbpoll >/dev/null || need+=(mbpoll)
 command -v arm-none-eabi-size >/dev/null || need+=(binutils-arm-none-eabi)
 command -v ip >/dev/null || need+=(iproute2)
+command -v socat >/dev/null || need+=(socat)
 [ -f /usr/include/modbus/modbus.h ] || need+=(libmodbus-dev)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)

@@ -110,6 +110,9 @@ cargo run --release --manifest-path benches/abuse/Cargo.toml -- --short
 step "abuse suite (short) on the tokio adapter"
 cargo run --release --manifest-path benches/abuse/Cargo.toml -- --short --runtime tokio
 
+step "Modbus RTU: lints, no_std builds, vectors, RTU over TCP, serial lines on PTYs (ci/rtu-test.sh)"
+bash ci/rtu-test.sh
+
 step "engine micro-benchmark builds"
 cargo bench --bench engine --no-run
 

@@ -14,6 +14,13 @@
 
 pub mod io;
 
+// Modbus RTU: the port driver over embedded-io-async.
+#[cfg(feature = "rtu")]
+pub mod rtu;
+// A Unix serial port for RTU on desktops.
+#[cfg(all(feature = "serial", unix))]
+pub mod serial;
+
 #[cfg(feature = "embedded-io")]
 pub mod embedded_io;
 
@@ -25,7 +32,7 @@ mod server;
 #[cfg(feature = "_desktop")]
 pub use server::{
     recommended_threads, ConnectionEvent, DisconnectReason, LimitPolicy, ModbusServer, Runtime,
-    ServerConfig, ServerError, ServerListener, ServerStream,
+    ServerConfig, ServerError, ServerListener, ServerStream, TcpFraming,
 };
 
 /// Modbus/TCP Security (feature `tls`): TLS with mutual authentication

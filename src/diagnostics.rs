@@ -15,6 +15,8 @@
 //! - There is no CRC and no character overrun on TCP (TCP checksums and
 //!   flow control lie below the engine), so the bus communication error
 //!   count (0x0C) and the bus character overrun count (0x12) are always 0.
+//!   RTU frames (feature `rtu`, on a serial line or a TCP stream) carry a
+//!   CRC: the RTU engine counts each frame it discards for one in 0x0C.
 //! - Listen only mode (0x04) isolates a device from a multi-drop line so
 //!   that the others can talk. A TCP server has no line to share; the mode
 //!   would only let any one client silence the server for every client until
@@ -138,6 +140,8 @@ pub struct CommCounters {
     event_counter_reads: u16,
     /// Set by `clear` while a request is served: its reply is not counted.
     cleared: bool,
+    /// Frames discarded for a CRC error (RTU).
+    crc_errors: u16,
 }
 
 /// Equal when every counter is.
@@ -146,6 +150,7 @@ impl PartialEq for CommCounters {
         let counts = |c: &Self| {
             [
                 c.bus_message_count(),
+                c.bus_communication_error_count(),
                 c.bus_exception_error_count(),
                 c.server_message_count(),
                 c.server_no_response_count(),
@@ -174,6 +179,7 @@ impl CommCounters {
             busy: 0,
             event_counter_reads: 0,
             cleared: false,
+            crc_errors: 0,
         }
     }
 
@@ -192,11 +198,12 @@ impl CommCounters {
         self.requests
     }
 
-    /// Sub-function 0x0C: CRC errors. Always 0: TCP has no CRC, and frames
-    /// the engine refuses never reach the service.
+    /// Sub-function 0x0C: frames discarded for a CRC error. Always 0 on
+    /// TCP, which has no CRC; counted by the RTU engine
+    /// (`rtu::RtuEngine`, feature `rtu`).
     #[must_use]
     pub fn bus_communication_error_count(&self) -> u16 {
-        0
+        self.crc_errors
     }
 
     /// Sub-function 0x0D: exception responses sent.
@@ -315,6 +322,11 @@ impl CommCounters {
                 Ok(DiagnosticsData::Word(count))
             }
         }
+    }
+
+    /// Counts a frame discarded for its CRC (sub-function 0x0C).
+    pub(crate) fn count_communication_error(&mut self) {
+        self.crc_errors = self.crc_errors.wrapping_add(1);
     }
 
     /// Counts a request on arrival (every request, served or not);

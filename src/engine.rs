@@ -537,25 +537,39 @@ fn answer<R: Respond + ?Sized>(
         return 0;
     };
     // `body` is exactly MAX_PDU_LEN (253) bytes: a response cannot outgrow a PDU.
-    let mut response = ResponseWriter::new(body);
-    let refused = match service.respond(pdu, &srv_info, &mut response) {
-        Reply::Response if !response.is_empty() => None,
-        Reply::Response => Some(ExceptionCode::ServerDeviceFailure),
-        Reply::Exception(code) => Some(code),
-        Reply::NoResponse => return 0,
-    };
-    let pdu_len = match refused {
-        None => response.len(),
-        Some(code) => {
-            response.clear();
-            if response.extend(&exception_pdu(function, code)).is_err() {
-                return 0;
-            }
-            2
-        }
+    let Some(pdu_len) = respond_pdu(service, pdu, &srv_info, body) else {
+        return 0;
     };
     match emit_header(head, header, pdu_len) {
         Some(()) => HEADER_LEN + pdu_len,
         None => 0,
+    }
+}
+
+/// Answers one request PDU through `service` into `body` (room for one
+/// maximal PDU, 253 bytes) and returns the response PDU's length; `None`
+/// when nothing is to be sent. Exception PDUs are written here, for every
+/// framing (MBAP here, RTU in `src/rtu/engine.rs`).
+pub(crate) fn respond_pdu<R: Respond + ?Sized>(
+    service: &mut R,
+    pdu: &[u8],
+    srv_info: &SessionInfo,
+    body: &mut [u8],
+) -> Option<usize> {
+    let function = pdu.first().copied().unwrap_or(0);
+    let mut response = ResponseWriter::new(body);
+    let refused = match service.respond(pdu, srv_info, &mut response) {
+        Reply::Response if !response.is_empty() => None,
+        Reply::Response => Some(ExceptionCode::ServerDeviceFailure),
+        Reply::Exception(code) => Some(code),
+        Reply::NoResponse => return None,
+    };
+    match refused {
+        None => Some(response.len()),
+        Some(code) => {
+            response.clear();
+            response.extend(&exception_pdu(function, code)).ok()?;
+            Some(2)
+        }
     }
 }

@@ -43,6 +43,7 @@
 //! | embassy firmware (embassy-net) | `embassy` | `runtimes::embassy::serve`, one call per accepted socket |
 //! | firmware on another embedded-io-async TCP stack | `embedded-io` | `runtimes::embedded_io::serve` |
 //! | your own I/O, a test bench, another protocol's transport | none | [`Engine`]: bytes in, bytes out, time as an input |
+//! | Modbus RTU: a serial line, RS-485, RTU over TCP | `rtu` (+ `serial` on a Unix desktop) | `ModbusServer::serve_rtu`, `ServerConfig::framing`, `runtimes::rtu::serve_uart`, or `rtu::RtuEngine` |
 //!
 //! The three desktop servers have the same API (pyModbusTCP's `start`,
 //! `stop`, `is_run`, plus connection limits, timeouts and events) and three
@@ -67,6 +68,9 @@
 //! | `embedded-io` | `runtimes::embedded_io::serve` for one socket of any embedded-io-async stack; no_std, no heap |
 //! | `embassy` | `runtimes::embassy`: a clock on embassy-time, `EmbassyShared` on embassy-sync's blocking mutex, `serve` for embassy-net sockets (implies `embedded-io`) |
 //! | `critical-section` | `runtimes::embedded_io::CsShared`: the service shared through a critical section (with `embedded-io`) |
+//! | `rtu` | Modbus RTU (`rtu`): CRC-16, silent intervals, `RtuEngine` on the same [`Service`]; no_std, no heap. With a desktop runtime, RTU over TCP; with `embedded-io`, `runtimes::rtu::serve_uart` for a UART |
+//! | `serial` | `runtimes::serial::SerialPort` (Unix, termios) and `ModbusServer::serve_rtu` (implies `rtu`) |
+//! | `embedded-hal` | `runtimes::rtu::Rs485`: an RS-485 direction pin (embedded-hal `OutputPin`) |
 //! | `defmt` | `defmt::Format` on public types, logging through defmt |
 //! | `log` | logging through `log` (the desktop runtimes turn it on) |
 //!
@@ -201,6 +205,9 @@ pub mod wire;
 // FC 8, 11, 17
 pub mod diagnostics;
 mod server_id;
+// Modbus RTU
+#[cfg(feature = "rtu")]
+pub mod rtu;
 
 pub use device_id::{object_id, DeviceIdError, DeviceIdentification, MAX_OBJECT_LEN};
 pub use engine::{CloseReason, Engine, EngineConfig, MIN_BUFFER};

@@ -248,6 +248,11 @@ pub trait Respond {
         srv_info: &SessionInfo,
         response: &mut ResponseWriter<'_>,
     ) -> Reply;
+
+    /// A frame with a CRC error arrived (RTU): it is discarded without a
+    /// reply, and only counted (diagnostics sub-function 0x0C). Does
+    /// nothing by default.
+    fn count_communication_error(&mut self) {}
 }
 
 impl<B: Banks, H: DataHandler> Respond for Service<B, H> {
@@ -285,6 +290,10 @@ impl<B: Banks, H: DataHandler> Respond for Service<B, H> {
         };
         self.counters.count_other_reply(outcome, fetch);
         reply
+    }
+
+    fn count_communication_error(&mut self) {
+        self.counters.count_communication_error();
     }
 }
 

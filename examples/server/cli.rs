@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use modbus_device::runtimes::{ConnectionEvent, ModbusServer, Runtime, ServerConfig};
 use modbus_device::{ChangeCallbacks, DataBank, DefaultHandler, HeapStorage, Service, SessionInfo};
 
-use crate::{config, logger};
+use crate::{config, logger, rtu};
 
 #[path = "security.rs"]
 mod security;
@@ -36,6 +36,10 @@ const USAGE: &str =
                  without it every authenticated client may do everything
   MODBUS_LOG=debug|info|warn|off sets the log level (default info)";
 
+fn usage() -> String {
+    format!("{USAGE}{}", rtu::USAGE)
+}
+
 struct Args {
     host: String,
     /// `None`: the default, 502, or 802 with TLS.
@@ -43,6 +47,7 @@ struct Args {
     ipv6: bool,
     config: Option<String>,
     security: security::SecurityArgs,
+    rtu: rtu::RtuArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -52,6 +57,7 @@ fn parse_args() -> Result<Args, String> {
         ipv6: false,
         config: None,
         security: security::SecurityArgs::default(),
+        rtu: rtu::RtuArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -70,10 +76,11 @@ fn parse_args() -> Result<Args, String> {
             // Chosen by `runtime_choice` before this runs.
             "--runtime" => drop(value("--runtime")?),
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 exit(0);
             }
             other if args.security.take(other, &mut value)? => {}
+            other if args.rtu.parse(other, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -348,7 +355,7 @@ pub fn main<R: Runtime>(name: &str) {
     logger::init(level, reported_by_this_program);
 
     let args = parse_args().unwrap_or_else(|e| {
-        eprintln!("error: {e}\n{USAGE}");
+        eprintln!("error: {e}\n{}", usage());
         exit(2)
     });
     let (sim, bank) = config::load(args.config.as_deref()).unwrap_or_else(|e| fail(e));
@@ -400,6 +407,7 @@ pub fn main<R: Runtime>(name: &str) {
     if let Some(cap) = sim.recv_buffer {
         config.recv_buffer = cap;
     }
+    args.rtu.configure(&mut config).unwrap_or_else(|e| fail(e));
     let server = ModbusServer::<R, _, _>::new(config, service);
     server.on_event(|event| connections.on_event(event));
     // Before `start()` and the "listening" line: a Ctrl-C that arrives as
@@ -415,6 +423,7 @@ pub fn main<R: Runtime>(name: &str) {
         .local_addr()
         .map_or_else(|| "?".into(), |a| a.to_string());
     println!("{name}: modbus-device listening on {addr} (Ctrl-C to stop)");
+    args.rtu.serve(&server).unwrap_or_else(|e| fail(e));
 
     let _ = stop_rx.recv();
     server.stop();

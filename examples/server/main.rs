@@ -13,6 +13,7 @@ mod cli;
 mod config;
 #[path = "../common/logger.rs"]
 mod logger;
+mod rtu;
 
 fn main() {
     let available = [

@@ -11,6 +11,8 @@ mod cli;
 mod config;
 #[path = "../common/logger.rs"]
 mod logger;
+#[path = "../server/rtu.rs"]
+mod rtu;
 
 fn main() {
     cli::runtime_choice(&["smol"], "smol");

@@ -9,6 +9,9 @@ use core::cell::RefCell;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+// Modbus RTU vectors (feature `rtu`).
+mod rtu;
+
 use modbus_device::{
     CloseReason, DataBank, DeviceIdentification, Engine, EngineConfig, FixedStorage, Instant,
     Service,
@@ -612,6 +615,7 @@ fn main() -> ! {
     pipelining(&mut v);
     split_frames(&mut v);
     device_identification(&mut v);
+    rtu::rtu_vectors(&mut v);
     hprintln!("{} checks, {} failed", v.checked, v.failed);
     debug::exit(if v.failed == 0 {
         debug::EXIT_SUCCESS

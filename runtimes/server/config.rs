@@ -121,6 +121,25 @@ pub struct ServerConfig {
     /// as the port.
     #[cfg(feature = "tls")]
     pub tls: Option<super::tls::TlsConfig>,
+    /// How requests are framed on the connections. Default
+    /// [`TcpFraming::Mbap`] (Modbus TCP).
+    pub framing: TcpFraming,
+}
+
+/// How requests are framed on a server's TCP connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TcpFraming {
+    /// Modbus TCP: an MBAP header before each PDU (the default).
+    #[default]
+    Mbap,
+    /// RTU frames (address, PDU, CRC) on TCP, as serial gateways forward
+    /// them (feature `rtu`). A frame's length follows from its function
+    /// code; every address is answered (the service's
+    /// [`UnitFilter`](crate::UnitFilter) decides); the engine's idle
+    /// timeout applies; connections do not park.
+    #[cfg(feature = "rtu")]
+    Rtu,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +160,7 @@ impl Default for ServerConfig {
             backlog: 1024,
             #[cfg(feature = "tls")]
             tls: None,
+            framing: TcpFraming::Mbap,
         }
     }
 }

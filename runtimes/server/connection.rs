@@ -16,7 +16,7 @@ use embedded_io_adapters::futures_03::FromFutures;
 use futures::future::AbortHandle;
 use futures::io::{AsyncRead, AsyncWrite};
 
-use super::config::DisconnectReason;
+use super::config::{DisconnectReason, TcpFraming};
 use super::pool::{EnginePool, PooledSlot};
 use super::Runtime;
 use crate::runtimes::io::{drive_as, Clock, ConnectionEnd};
@@ -42,7 +42,7 @@ pub(crate) fn now_micros() -> u64 {
 }
 
 /// The engine's clock on a desktop runtime.
-pub(crate) struct DesktopClock<R>(core::marker::PhantomData<R>);
+pub(crate) struct DesktopClock<R>(pub(crate) core::marker::PhantomData<R>);
 
 impl<R: Runtime> Clock for DesktopClock<R> {
     fn now(&self) -> Instant {
@@ -256,6 +256,7 @@ pub(crate) fn serve<R, S, X>(
     shared: Arc<X>,
     pool: Arc<EnginePool>,
     two_answers_since: Arc<AtomicU64>,
+    framing: TcpFraming,
 ) -> impl core::future::Future<Output = DisconnectReason>
 where
     R: Runtime,
@@ -263,7 +264,15 @@ where
     X: Shared + Send + Sync + ?Sized,
     X::Target: Respond,
 {
-    serve_as::<R, S, X>(stream, client, shared, pool, two_answers_since, None)
+    serve_as::<R, S, X>(
+        stream,
+        client,
+        shared,
+        pool,
+        two_answers_since,
+        framing,
+        None,
+    )
 }
 
 /// [`serve`] for a client the transport authenticated (TLS): `identity`
@@ -274,6 +283,7 @@ pub(crate) async fn serve_as<R, S, X>(
     shared: Arc<X>,
     pool: Arc<EnginePool>,
     two_answers_since: Arc<AtomicU64>,
+    framing: TcpFraming,
     identity: Option<ClientIdentity<'_>>,
 ) -> DisconnectReason
 where
@@ -284,13 +294,29 @@ where
 {
     let clock = DesktopClock::<R>(core::marker::PhantomData);
     let mut io = FromFutures::new(Tracked::new(stream, two_answers_since));
-    let mut slot = PooledSlot::new(&pool, client, clock.now());
-    let reason = match drive_as(&mut io, &*shared, &clock, &mut slot, identity).await {
+    let end = match framing {
+        TcpFraming::Mbap => {
+            let mut slot = PooledSlot::new(&pool, client, clock.now());
+            drive_as(&mut io, &*shared, &clock, &mut slot, identity).await
+        }
+        // Boxed: the RTU engine's buffers would otherwise enlarge every
+        // connection's future, MBAP ones included. No identity: the server
+        // refuses TLS with RTU framing (`ModbusServer::listen`).
+        #[cfg(feature = "rtu")]
+        TcpFraming::Rtu => {
+            use crate::rtu::{RtuConfig, RtuEngine};
+            let config = RtuConfig::stream(pool.config().idle_timeout);
+            let mut engine =
+                std::boxed::Box::new(RtuEngine::new(config, Some(client), clock.now()));
+            let mut line = crate::runtimes::rtu::NoDirection;
+            crate::runtimes::rtu::serve_rtu(&mut io, &*shared, &clock, &mut engine, &mut line).await
+        }
+    };
+    let reason = match end {
         ConnectionEnd::PeerClosed => DisconnectReason::PeerClosed,
         ConnectionEnd::Closed(reason) => DisconnectReason::Closed(reason),
         ConnectionEnd::Io(e) => DisconnectReason::Io(e.kind()),
     };
-    drop(slot);
     // Closes the sending side now (a FIN, a TLS stream's close_notify):
     // other handles on the socket (a graceful stop's) may keep it open a
     // moment longer. Bounded: a stream whose close waits for a peer that

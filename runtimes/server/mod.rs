@@ -7,6 +7,8 @@ mod config;
 mod connection;
 mod net;
 mod pool;
+#[cfg(all(feature = "serial", unix))]
+mod rtu_serial;
 mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -25,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::vec::Vec;
 
-pub use config::{ConnectionEvent, DisconnectReason, LimitPolicy, ServerConfig, ServerError};
+pub use config::{
+    ConnectionEvent, DisconnectReason, LimitPolicy, ServerConfig, ServerError, TcpFraming,
+};
 use connection::{lock, now_micros, source_ip, Entry, Registry};
 use futures::future::{select, AbortHandle, Abortable, Either};
 use futures::FutureExt;
@@ -354,6 +358,14 @@ where
                 reason: "max_connections_per_ip is 0: no client could ever connect",
             });
         }
+        // A TLS client's identity reaches MBAP requests only; RTU frames
+        // inside TLS would be served without it.
+        #[cfg(all(feature = "tls", feature = "rtu"))]
+        if config.tls.is_some() && config.framing != TcpFraming::Mbap {
+            return Err(ServerError::InvalidConfig {
+                reason: "tls with RTU framing: Modbus/TCP Security carries MBAP frames only",
+            });
+        }
         // Before binding: a listener on a runtime that cannot run tasks
         // would accept connections that are never served.
         R::prepare()?;
@@ -585,7 +597,14 @@ where
         let service = Arc::clone(&self.inner.service);
         let pool = Arc::clone(&admission.pool);
         #[cfg(not(feature = "tls"))]
-        let served = connection::serve::<R, _, _>(stream, client, service, pool, two_answers_since);
+        let served = connection::serve::<R, _, _>(
+            stream,
+            client,
+            service,
+            pool,
+            two_answers_since,
+            config.framing,
+        );
         #[cfg(feature = "tls")]
         let served = tls::serve_maybe_tls::<R, _, _>(
             config.tls.as_ref(),
@@ -594,6 +613,7 @@ where
             service,
             pool,
             two_answers_since,
+            config.framing,
         );
         let task = Abortable::new(AssertUnwindSafe(served).catch_unwind(), registration);
         // `map`, not `async move { task.await }`: an async block keeps its
@@ -680,6 +700,7 @@ where
                 service,
                 pool,
                 two_answers_since,
+                config.framing,
             ))
             .catch_unwind(),
             registration,

@@ -37,6 +37,12 @@ impl EnginePool {
         }
     }
 
+    /// The timeouts of the pool's engines.
+    #[cfg_attr(not(feature = "rtu"), allow(dead_code))]
+    pub(crate) fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     fn take(&self, client: SocketAddr, now: Instant) -> Box<DesktopEngine> {
         let reused = lock(&self.parked).pop();
         match reused {

@@ -31,7 +31,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig as RustlsConfig};
 
-use super::config::DisconnectReason;
+use super::config::{DisconnectReason, TcpFraming};
 use super::connection::{serve, serve_as};
 use super::pool::EnginePool;
 use super::Runtime;
@@ -290,6 +290,7 @@ pub(crate) fn serve_maybe_tls<R, S, X>(
     shared: Arc<X>,
     pool: Arc<EnginePool>,
     two_answers_since: Arc<AtomicU64>,
+    framing: TcpFraming,
 ) -> impl Future<Output = DisconnectReason>
 where
     R: Runtime,
@@ -304,6 +305,7 @@ where
             shared,
             pool,
             two_answers_since,
+            framing,
         )),
         Some(tls) => Either::Right(Box::pin(serve_tls::<R, _, _>(
             tls.acceptor(),
@@ -367,6 +369,7 @@ where
         shared,
         pool,
         two_answers_since,
+        TcpFraming::Mbap,
         Some(identity.as_identity()),
     )
     .await

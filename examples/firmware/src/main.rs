@@ -30,6 +30,8 @@
 compile_error!("choose one board: --no-default-features --features mps2-an386");
 #[cfg(not(any(feature = "nucleo-f767zi", feature = "mps2-an386")))]
 compile_error!("choose a board: feature nucleo-f767zi or mps2-an386");
+#[cfg(all(feature = "rtu", not(feature = "nucleo-f767zi")))]
+compile_error!("rtu is for nucleo-f767zi (USART2 and a DE pin)");
 #[cfg(all(feature = "serial-echo", not(feature = "mps2-an386")))]
 compile_error!("serial-echo is for mps2-an386 (UART0 is its CMSDK UART)");
 
@@ -49,6 +51,9 @@ mod cmsdk_uart;
 mod lan9118;
 #[cfg(not(feature = "no-modbus"))]
 mod modbus;
+// The RS-485 variant: USART2 and a DE pin of the NUCLEO-F767ZI.
+#[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+mod rtu;
 #[cfg(feature = "serial-echo")]
 mod serial_echo;
 #[cfg(feature = "mps2-an386")]
@@ -107,6 +112,8 @@ async fn run(spawner: Spawner) {
         set_product_code(board::PRODUCT_CODE);
     }
     spawner.spawn(ticker_task().expect("ticker task spawned once"));
+    #[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+    spawner.spawn(rtu::rtu_task(board.rtu).expect("rtu task spawned once"));
 
     stack.wait_config_up().await;
     if let Some(config) = stack.config_v4() {

@@ -42,6 +42,9 @@ pub struct Board {
     pub device: Device,
     /// Seed of smoltcp's TCP sequence numbers and ports.
     pub seed: u64,
+    /// USART2 and the transceiver's DE pin, for the RS-485 variant.
+    #[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+    pub rtu: crate::rtu::RtuPins,
 }
 
 /// The entry point: embassy-executor's thread-mode executor (WFE/SEV)
@@ -79,7 +82,18 @@ pub fn init() -> Board {
         p.PA2, // MDIO
         p.PC1, // MDC
     );
-    Board { device, seed }
+    Board {
+        device,
+        seed,
+        // Zio connector: TX PD5, RX PD6, DE on PD4 (USART2's RTS pin).
+        #[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+        rtu: crate::rtu::RtuPins {
+            usart: p.USART2,
+            tx: p.PD5,
+            rx: p.PD6,
+            de: p.PD4,
+        },
+    }
 }
 
 /// 216 MHz from the 8 MHz ST-LINK clock (HSE bypass), 48 MHz for the RNG.
