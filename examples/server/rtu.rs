@@ -138,12 +138,9 @@ impl RtuArgs {
             std::thread::Builder::new()
                 .name("rtu".into())
                 .spawn(move || {
-                    // The port and its timers are async-io's on every
-                    // runtime: async-io's own executor drives them on this
-                    // thread (under a tokio current-thread runtime the
-                    // benchmark saw this thread busy-poll; see
-                    // benches/rtu_turnaround.rs).
-                    let error = async_io::block_on(server.serve_rtu(port, unit));
+                    // serve_rtu serves the line on a thread of its own;
+                    // this one waits for its end, to log it.
+                    let error = R::block_on(server.serve_rtu(port, unit));
                     log::warn!("RTU on {device} ended: {error}");
                 })
                 .map_err(|e| format!("cannot start the RTU thread: {e}"))?;
