@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the cargo-fuzz targets in fuzz/ (frame, engine_stream, device_id)
+# Builds the cargo-fuzz targets in fuzz/ (frame, engine_stream, device_id,
+# engine_rtu)
 # and runs each for FUZZ_SECONDS seconds (default 20; 0 only builds).
 # Installs cargo-fuzz (and a nightly toolchain) when missing. Exits non-zero
 # on a build failure or on any crash; a crash's input is left in
@@ -12,7 +13,7 @@ if ! command -v c++ >/dev/null; then
 	exit 1
 fi
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
-TARGETS=(frame engine_stream device_id)
+TARGETS=(frame engine_stream device_id engine_rtu)
 
 if ! rustup toolchain list | grep -q '^nightly'; then
 	rustup toolchain install nightly --profile minimal

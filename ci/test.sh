@@ -83,7 +83,7 @@ bash ci/tap-test.sh
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export FUZZ_SECONDS
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-	step "fuzz: build the targets (frame, engine_stream, device_id), then fuzz each for ${FUZZ_SECONDS}s"
+	step "fuzz: build the targets (frame, engine_stream, device_id, engine_rtu), then fuzz each for ${FUZZ_SECONDS}s"
 else
 	step "fuzz targets build only (FUZZ_SECONDS=0: no fuzzing)"
 fi
