@@ -12,5 +12,7 @@ cargo clippy --lib --features tls,tokio -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --features "$FEATURES",embedded-io,critical-section,embassy
 cargo test --features "$FEATURES" --lib tls
 cargo test --features "$FEATURES" --test authorize --test desktop_tls
+# With RTU too: TLS with RTU framing is refused.
+cargo test --features "$FEATURES",rtu --test desktop_tls tls_with_rtu_framing_is_refused
 # The TLS load points, short: every response checked (benches/load/src/tls.rs).
 cargo run --release --manifest-path benches/load/Cargo.toml -- tls --duration-ms 300

@@ -827,6 +827,33 @@ fn the_certificate_s_subject_and_role_reach_the_handler<R: Runtime>() {
     server.stop();
 }
 
+/// RTU frames carry no client identity, so TLS with RTU framing would serve
+/// authenticated clients as anonymous: `start()` refuses it.
+#[cfg(feature = "rtu")]
+#[test]
+fn tls_with_rtu_framing_is_refused() {
+    use modbus_device::runtimes::{ServerError, TcpFraming};
+    let ca = Ca::new("test CA");
+    let server_id = ca.server(KeyPair::generate().unwrap());
+    let tls = TlsConfig::from_pem(
+        server_id.cert.as_bytes(),
+        server_id.key.as_bytes(),
+        ca.pem().as_bytes(),
+    )
+    .unwrap();
+    let config = ServerConfig {
+        tls: Some(tls),
+        framing: TcpFraming::Rtu,
+        ..loopback_config()
+    };
+    let server =
+        modbus_device::runtimes::smol::ModbusServer::new(config, Service::new(Bank::default()));
+    match server.start() {
+        Err(ServerError::InvalidConfig { reason }) => assert!(reason.contains("RTU"), "{reason}"),
+        other => panic!("TLS with RTU framing: {other:?}"),
+    }
+}
+
 // ===================================================================
 // The simulator (examples/server) with --tls-* and --roles
 // ===================================================================
