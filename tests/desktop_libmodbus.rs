@@ -34,28 +34,7 @@ fn server_id() -> ServerId {
 fn client() -> Option<&'static Path> {
     static CLIENT: OnceLock<Option<PathBuf>> = OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/report_server_id.c");
-            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libmodbus_report_server_id");
-            // Debian's libmodbus-dev: headers in /usr/include/modbus.
-            let flags = Command::new("pkg-config")
-                .args(["--cflags", "--libs", "libmodbus"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map_or_else(
-                    || "-I/usr/include/modbus -lmodbus".to_owned(),
-                    |o| String::from_utf8_lossy(&o.stdout).into_owned(),
-                );
-            let built = Command::new("cc")
-                .arg(&source)
-                .arg("-o")
-                .arg(&out)
-                .args(flags.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            built.then_some(out)
-        })
+        .get_or_init(|| build_libmodbus_client("report_server_id.c"))
         .as_deref()
 }
 

@@ -273,27 +273,7 @@ fn mbpoll_rtu<R: Runtime>() {
 fn libmodbus_client() -> Option<&'static Path> {
     static CLIENT: OnceLock<Option<PathBuf>> = OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/rtu_client.c");
-            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libmodbus_rtu_client");
-            let flags = Command::new("pkg-config")
-                .args(["--cflags", "--libs", "libmodbus"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map_or_else(
-                    || "-I/usr/include/modbus -lmodbus".to_owned(),
-                    |o| String::from_utf8_lossy(&o.stdout).into_owned(),
-                );
-            let built = Command::new("cc")
-                .arg(&source)
-                .arg("-o")
-                .arg(&out)
-                .args(flags.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            built.then_some(out)
-        })
+        .get_or_init(|| build_libmodbus_client("rtu_client.c"))
         .as_deref()
 }
 

@@ -248,3 +248,32 @@ macro_rules! all_runtimes {
         }
     };
 }
+
+/// Compiles `tests/c/<source>` against libmodbus into the test's temporary
+/// directory; `None` if `cc` or libmodbus (libmodbus-dev) is missing.
+pub fn build_libmodbus_client(source: &str) -> Option<std::path::PathBuf> {
+    use std::path::Path;
+    use std::process::Command;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(source);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(source.file_stem()?);
+    // Debian's libmodbus-dev: headers in /usr/include/modbus.
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libmodbus"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "-I/usr/include/modbus -lmodbus".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).into_owned(),
+        );
+    let built = Command::new("cc")
+        .arg(&source)
+        .arg("-o")
+        .arg(&out)
+        .args(flags.split_whitespace())
+        .status()
+        .is_ok_and(|s| s.success());
+    built.then_some(out)
+}
