@@ -5,7 +5,8 @@
 # on a host pseudo-terminal (`-serial pty`). tests/python/serial_echo.py
 # then checks exact echoes and a burst far beyond the firmware's receive
 # ring (no hang; every byte echoed or counted as dropped in the log).
-# The firmware's logs go over semihosting, not UART0.
+# The firmware's logs go over semihosting, not UART0. Last, ci/qemu-rtu.sh
+# boots the `rtu` variant (Modbus RTU on UART0) and runs real clients.
 #
 #   bash ci/qemu-serial.sh   # the exit status is the verdict
 #
@@ -42,6 +43,7 @@ ELF="$WORK/modbus-firmware-serial-echo"
 # --- Boot -----------------------------------------------------------------------
 # QEMU prints "char device redirected to /dev/pts/N (label serial0)".
 LOG="$WORK/qemu.log"
+: >"$LOG" # exists before QEMU's redirection does
 timeout 120 qemu-system-arm -M mps2-an386 -nographic -serial pty -monitor none \
 	-semihosting-config enable=on,target=native \
 	-nic user,model=lan9118 -kernel "$ELF" </dev/null >"$LOG" 2>&1 &
@@ -71,6 +73,17 @@ fi
 arm-none-eabi-size "$ELF" 2>/dev/null || true
 echo "--- firmware log (last 5 lines)"
 tail -n 5 "$LOG"
+
+# --- Modbus RTU on the same UART (feature rtu, its own boot) ----------------------
+# The echo above tests the driver at its limits (a burst beyond the ring);
+# ci/qemu-rtu.sh serves Modbus RTU through it to real clients.
+kill "$QEMU_PID" 2>/dev/null || true
+wait "$QEMU_PID" 2>/dev/null || true
+QEMU_PID=""
+if ! bash ci/qemu-rtu.sh; then
+	echo "FAIL ci/qemu-rtu.sh"
+	status=1
+fi
 if [ "$status" -ne 0 ]; then
 	echo "qemu-serial: FAILED"
 	exit 1

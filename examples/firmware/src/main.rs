@@ -8,7 +8,8 @@
 //!   SysTick (`time_driver.rs`), logs over semihosting;
 //!   `ci/qemu-firmware.sh` runs it.
 //!   With `serial-echo`, UART0 (`cmsdk_uart.rs`) echoes what it receives
-//!   (`serial_echo.rs`); `ci/qemu-serial.sh` runs that.
+//!   (`serial_echo.rs`); with `rtu`, UART0 serves Modbus RTU
+//!   (`rtu_cmsdk.rs`); `ci/qemu-serial.sh` runs both.
 //!
 //! Everything in this file is board-independent:
 //! - `SOCKETS` tasks, each owning one TCP socket on port 502, serve clients
@@ -30,8 +31,10 @@
 compile_error!("choose one board: --no-default-features --features mps2-an386");
 #[cfg(not(any(feature = "nucleo-f767zi", feature = "mps2-an386")))]
 compile_error!("choose a board: feature nucleo-f767zi or mps2-an386");
-#[cfg(all(feature = "rtu", not(feature = "nucleo-f767zi")))]
-compile_error!("rtu is for nucleo-f767zi (USART2 and a DE pin)");
+#[cfg(all(feature = "rtu", feature = "serial-echo"))]
+compile_error!("rtu and serial-echo both take UART0 of mps2-an386: choose one");
+#[cfg(all(feature = "rtu", feature = "no-modbus", feature = "mps2-an386"))]
+compile_error!("rtu serves Modbus: not with no-modbus on mps2-an386");
 #[cfg(all(feature = "serial-echo", not(feature = "mps2-an386")))]
 compile_error!("serial-echo is for mps2-an386 (UART0 is its CMSDK UART)");
 
@@ -45,14 +48,17 @@ use defmt::{info, warn};
 #[cfg_attr(feature = "nucleo-f767zi", path = "board/nucleo_f767zi.rs")]
 #[cfg_attr(feature = "mps2-an386", path = "board/mps2_an386.rs")]
 mod board;
-#[cfg(feature = "serial-echo")]
+#[cfg(any(feature = "serial-echo", all(feature = "rtu", feature = "mps2-an386")))]
 mod cmsdk_uart;
 #[cfg(feature = "mps2-an386")]
 mod lan9118;
 #[cfg(not(feature = "no-modbus"))]
 mod modbus;
-// The RS-485 variant: USART2 and a DE pin of the NUCLEO-F767ZI.
+// Modbus RTU next to TCP, on the same service: the NUCLEO-F767ZI's RS-485
+// line (USART2 and a DE pin), or mps2-an386's UART0 (QEMU's `-serial`).
 #[cfg(all(feature = "rtu", not(feature = "no-modbus")))]
+#[cfg_attr(feature = "nucleo-f767zi", path = "rtu.rs")]
+#[cfg_attr(feature = "mps2-an386", path = "rtu_cmsdk.rs")]
 mod rtu;
 #[cfg(feature = "serial-echo")]
 mod serial_echo;

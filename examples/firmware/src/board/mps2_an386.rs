@@ -57,6 +57,9 @@ pub struct Board {
     pub device: Device,
     /// Seed of smoltcp's TCP sequence numbers and ports.
     pub seed: u64,
+    /// UART0, set up for Modbus RTU (`rtu_cmsdk.rs`), its interrupts on.
+    #[cfg(feature = "rtu")]
+    pub rtu: crate::cmsdk_uart::CmsdkUart,
 }
 
 /// The LAN9118's NVIC line, for `NVIC::unmask`.
@@ -102,17 +105,30 @@ pub fn init() -> Board {
     // SAFETY: unmasking can break critical sections that rely on this line
     // being masked; none does. `DefaultHandler` below handles the line.
     unsafe { NVIC::unmask(Lan9118Irq) };
-    Board { device, seed }
+    #[cfg(feature = "rtu")]
+    let rtu = match crate::cmsdk_uart::CmsdkUart::new(crate::rtu::BAUD) {
+        Ok(uart) => {
+            unmask_uart0();
+            uart
+        }
+        Err(e) => panic!("UART0: {}", e),
+    };
+    Board {
+        device,
+        seed,
+        #[cfg(feature = "rtu")]
+        rtu,
+    }
 }
 
 /// UART0's NVIC lines (`cmsdk_uart.rs`), for `NVIC::unmask`.
-#[cfg(feature = "serial-echo")]
+#[cfg(any(feature = "serial-echo", feature = "rtu"))]
 #[derive(Clone, Copy)]
 struct Uart0Irq(u16);
 
 // SAFETY: `number` returns a valid interrupt number of this device: only
 // `unmask_uart0` builds one, from `cmsdk_uart`'s lines 0, 1 and 12 (of 32).
-#[cfg(feature = "serial-echo")]
+#[cfg(any(feature = "serial-echo", feature = "rtu"))]
 unsafe impl cortex_m::interrupt::InterruptNumber for Uart0Irq {
     fn number(self) -> u16 {
         self.0
@@ -121,7 +137,7 @@ unsafe impl cortex_m::interrupt::InterruptNumber for Uart0Irq {
 
 /// Unmasks UART0's RX, TX and overrun lines, once `CmsdkUart::new` has
 /// set the UART up.
-#[cfg(feature = "serial-echo")]
+#[cfg(any(feature = "serial-echo", feature = "rtu"))]
 pub fn unmask_uart0() {
     use crate::cmsdk_uart::{OVERRUN_IRQ, RX_IRQ, TX_IRQ};
     for line in [RX_IRQ, TX_IRQ, OVERRUN_IRQ] {
@@ -133,13 +149,13 @@ pub fn unmask_uart0() {
 
 // External interrupts: cortex-m-rt routes all of them here (there is no
 // device crate for this board). Only the LAN9118's is enabled, and with
-// `serial-echo` UART0's.
+// `serial-echo` or `rtu` UART0's.
 // SAFETY: cortex-m-rt requires `DefaultHandler` to be an `unsafe fn`; this
 // one only touches the LAN9118's and UART0's registers (as the drivers
 // do) or exits.
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) {
-    #[cfg(feature = "serial-echo")]
+    #[cfg(any(feature = "serial-echo", feature = "rtu"))]
     if crate::cmsdk_uart::on_interrupt(irqn) {
         return;
     }
