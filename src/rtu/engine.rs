@@ -6,7 +6,7 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use super::crc::{crc16, crc_matches};
+use super::crc::{crc16, crc_matches, first_crc_match};
 use super::length::{request_len, RequestLen};
 use super::timing::RtuTiming;
 use crate::engine::{respond_pdu, CloseReason};
@@ -367,8 +367,7 @@ impl RtuEngine {
             RequestLen::Known(len) => (len <= data.len()).then_some(Next::Frame(len)),
             RequestLen::Unknown => {
                 let longest = data.len().min(MAX_RTU_ADU);
-                let found =
-                    (MIN_RTU_ADU..=longest).find(|&n| data.get(..n).is_some_and(crc_matches));
+                let found = first_crc_match(data.get(..longest).unwrap_or(data), MIN_RTU_ADU);
                 match found {
                     Some(len) => Some(Next::Frame(len)),
                     // No frame can start here: the CRC check counts it.
