@@ -48,7 +48,7 @@ use crate::time::Instant;
 /// server CPU per request at depth 1 than the echo limit of
 /// `benches/load`. Waiting resets the budget: a connection that goes back
 /// to the executor on its own never yields for fairness.
-const FAIRNESS_BUDGET: usize = 8 * 1024;
+pub(crate) const FAIRNESS_BUDGET: usize = 8 * 1024;
 
 /// The adapter's clock: the current time and a timer.
 pub trait Clock {
@@ -285,7 +285,7 @@ fn noting_waits<'a, F: Future>(
 
 /// Returns `Pending` once, having woken its own task: every other task
 /// ready to run gets its turn before this one goes on.
-async fn yield_now() {
+pub(crate) async fn yield_now() {
     let mut yielded = false;
     poll_fn(|cx| {
         if yielded {

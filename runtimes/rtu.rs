@@ -17,7 +17,7 @@ use core::pin::pin;
 use embedded_io_async::{Read, Write};
 use futures::future::{select, Either};
 
-use super::io::{Clock, ConnectionEnd};
+use super::io::{yield_now, Clock, ConnectionEnd, FAIRNESS_BUDGET};
 use crate::rtu::RtuEngine;
 use crate::service::Respond;
 use crate::shared::Shared;
@@ -92,6 +92,10 @@ where
     C: Clock,
     D: Direction,
 {
+    // An RTU-over-TCP client that pipelines frames as fast as they are
+    // answered must not keep its executor thread's other connections
+    // waiting: the TCP driver's budget (`runtimes/io.rs`). A serial line at
+    // 115,200 baud reads it in 0.7 s.
     let mut budget = FAIRNESS_BUDGET;
     loop {
         // Each turn answers one frame: bounded by the input.
@@ -149,28 +153,6 @@ where
             }
         }
     }
-}
-
-/// Bytes read before the driver yields to the executor once, so that an
-/// RTU-over-TCP client that pipelines frames as fast as they are answered
-/// cannot keep the other connections of its executor thread waiting (the
-/// reasoning of `FAIRNESS_BUDGET` in `runtimes/io.rs`). A serial line at
-/// 115,200 baud reads this much in 0.7 s.
-const FAIRNESS_BUDGET: usize = 8 * 1024;
-
-/// Returns `Pending` once, having woken its own task.
-async fn yield_now() {
-    let mut yielded = false;
-    core::future::poll_fn(|cx| {
-        if yielded {
-            core::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            core::task::Poll::Pending
-        }
-    })
-    .await;
 }
 
 /// Writes `bytes`, and waits for them to leave the port if `flush`.
