@@ -11,7 +11,7 @@ mod desktop_common;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,36 +29,6 @@ const HOLDING: [u16; 5] = [100, 200, 300, 400, 500];
 const COILS: [bool; 4] = [true, false, true, false];
 const DISCRETE: [bool; 3] = [true, false, true];
 const INPUT: [u16; 3] = [11, 22, 33];
-
-/// Whether `MODBUS_SKIP_EXTERNAL=1` allows skipping a missing client.
-fn skip_allowed() -> bool {
-    std::env::var("MODBUS_SKIP_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-/// Whether a client is there; without it, fails unless skipping is allowed.
-fn require(what: &str, present: bool) -> bool {
-    if !present {
-        assert!(
-            skip_allowed(),
-            "{what} is missing (run ci/clients.sh, or set MODBUS_SKIP_EXTERNAL=1 to skip)"
-        );
-        eprintln!("SKIPPED: {what} is missing (MODBUS_SKIP_EXTERNAL=1; ci/clients.sh installs it)");
-    }
-    present
-}
-
-/// The interpreter that has the Python clients (see the module comment).
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("MODBUS_PYTHON").filter(|p| !p.is_empty()) {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
-}
 
 fn python_has(module: &str) -> bool {
     Command::new(python())

@@ -346,18 +346,6 @@ fn refused(addr: SocketAddr, config: &Arc<ClientConfig>) -> bool {
 // Python peers
 // ===================================================================
 
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("MODBUS_PYTHON").filter(|p| !p.is_empty()) {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
-}
-
 /// Runs `tests/python/<script>` with `scenario` on stdin: its stdout, and
 /// whether it succeeded.
 fn run_python(script: &str, scenario: &str) -> (String, bool) {

@@ -38,22 +38,6 @@ fn service() -> Service<DataBank<HeapStorage>> {
     Service::new(bank)
 }
 
-fn skip_allowed() -> bool {
-    std::env::var("MODBUS_SKIP_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-/// Whether `what` is there; without it, fails unless skipping is allowed.
-fn require(what: &str, present: bool) -> bool {
-    if !present {
-        assert!(
-            skip_allowed(),
-            "{what} is missing (run ci/install.sh, or set MODBUS_SKIP_EXTERNAL=1)"
-        );
-        eprintln!("SKIPPED: {what} is missing (MODBUS_SKIP_EXTERNAL=1)");
-    }
-    present
-}
-
 fn command_exists(name: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
@@ -162,18 +146,6 @@ fn assert_passed(what: &str, out: &Output) {
         stdout.contains(" passed, 0 failed"),
         "{what} printed no summary"
     );
-}
-
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("MODBUS_PYTHON").filter(|p| !p.is_empty()) {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
 }
 
 fn pymodbus_serial_client<R: Runtime>() {

@@ -12,7 +12,7 @@ mod desktop_common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,19 +34,6 @@ fn rtu_config() -> modbus_device::runtimes::ServerConfig {
     let mut config = loopback_config();
     config.framing = TcpFraming::Rtu;
     config
-}
-
-/// `$MODBUS_PYTHON`, else the venv of ci/clients.sh, else `python3`.
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("MODBUS_PYTHON").filter(|p| !p.is_empty()) {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
 }
 
 fn pymodbus_rtu_framer_over_tcp<R: Runtime>() {

@@ -277,3 +277,35 @@ pub fn build_libmodbus_client(source: &str) -> Option<std::path::PathBuf> {
         .is_ok_and(|s| s.success());
     built.then_some(out)
 }
+
+/// The interpreter that has the Python clients: `$MODBUS_PYTHON`, else the
+/// virtual environment `ci/clients.sh` makes (`target/venv`), else `python3`.
+pub fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("MODBUS_PYTHON").filter(|p| !p.is_empty()) {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
+/// Whether `MODBUS_SKIP_EXTERNAL=1` allows skipping a missing client.
+pub fn skip_allowed() -> bool {
+    std::env::var("MODBUS_SKIP_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// Whether an external client (`what`) is there; without it, fails unless
+/// skipping is allowed.
+pub fn require(what: &str, present: bool) -> bool {
+    if !present {
+        assert!(
+            skip_allowed(),
+            "{what} is missing (run ci/install.sh, or set MODBUS_SKIP_EXTERNAL=1 to skip)"
+        );
+        eprintln!("SKIPPED: {what} is missing (MODBUS_SKIP_EXTERNAL=1; ci/install.sh installs it)");
+    }
+    present
+}
