@@ -25,46 +25,17 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PYTHON=${MODBUS_PYTHON:-$ROOT/target/venv/bin/python3}
 
-WORK=$(mktemp -d)
-QEMU_PID=""
-cleanup() {
-	if [ -n "$QEMU_PID" ]; then
-		kill "$QEMU_PID" 2>/dev/null || true
-		wait "$QEMU_PID" 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. ci/qemu-lib.sh
 
 # --- Build ------------------------------------------------------------------------
-VARIANT=(--no-default-features --features mps2-an386,rtu)
 ELF="$WORK/modbus-firmware-rtu"
-(
-	cd examples/firmware
-	unset CARGO_TARGET_DIR # its own workspace and target directory
-	cargo clippy --release --locked "${VARIANT[@]}" -- -D warnings
-	cargo build --release --locked "${VARIANT[@]}"
-	cp target/thumbv7em-none-eabihf/release/modbus-firmware "$ELF"
-)
+build_firmware "$ELF" mps2-an386,rtu
 
 # --- Boot -------------------------------------------------------------------------
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LOG="$WORK/qemu.log"
-: >"$LOG" # exists before QEMU's redirection does
-timeout 120 qemu-system-arm -M mps2-an386 -nographic -serial pty -monitor none \
-	-semihosting-config enable=on,target=native \
-	-nic "user,model=lan9118,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.15:502" \
-	-kernel "$ELF" </dev/null >"$LOG" 2>&1 &
-QEMU_PID=$!
-PTY=""
-for _ in $(seq 1 100); do # 10 s at most
-	if ! kill -0 "$QEMU_PID" 2>/dev/null; then break; fi
-	PTY=$(sed -n 's|^char device redirected to \(/dev/pts/[0-9]*\).*|\1|p' "$LOG" | head -n 1)
-	if [ -n "$PTY" ] && grep -q "rtu: unit 1 on uart0" "$LOG" && grep -q "network up" "$LOG"; then break; fi
-	PTY=""
-	sleep 0.1
-done
+boot_with_pty "$ELF" "$LOG" "user,model=lan9118,hostfwd=tcp:127.0.0.1:$PORT-10.0.2.15:502" \
+	"rtu: unit 1 on uart0" "network up"
 if [ -z "$PTY" ]; then
 	echo "FAIL the firmware did not start Modbus RTU on UART0 within 10 s; QEMU's output:"
 	cat "$LOG"

@@ -17,45 +17,15 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-WORK=$(mktemp -d)
-QEMU_PID=""
-cleanup() {
-	if [ -n "$QEMU_PID" ]; then
-		kill "$QEMU_PID" 2>/dev/null || true
-		wait "$QEMU_PID" 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. ci/qemu-lib.sh
 
 # --- Build ------------------------------------------------------------------------
-VARIANT=(--no-default-features --features mps2-an386,serial-echo)
 ELF="$WORK/modbus-firmware-serial-echo"
-(
-	cd examples/firmware
-	unset CARGO_TARGET_DIR # its own workspace and target directory
-	cargo clippy --release --locked "${VARIANT[@]}" -- -D warnings
-	cargo build --release --locked "${VARIANT[@]}"
-	cp target/thumbv7em-none-eabihf/release/modbus-firmware "$ELF"
-)
+build_firmware "$ELF" mps2-an386,serial-echo
 
 # --- Boot -----------------------------------------------------------------------
-# QEMU prints "char device redirected to /dev/pts/N (label serial0)".
 LOG="$WORK/qemu.log"
-: >"$LOG" # exists before QEMU's redirection does
-timeout 120 qemu-system-arm -M mps2-an386 -nographic -serial pty -monitor none \
-	-semihosting-config enable=on,target=native \
-	-nic user,model=lan9118 -kernel "$ELF" </dev/null >"$LOG" 2>&1 &
-QEMU_PID=$!
-PTY=""
-for _ in $(seq 1 100); do # 10 s at most
-	if ! kill -0 "$QEMU_PID" 2>/dev/null; then break; fi
-	PTY=$(sed -n 's|^char device redirected to \(/dev/pts/[0-9]*\).*|\1|p' "$LOG" | head -n 1)
-	if [ -n "$PTY" ] && grep -q "uart0: echo at" "$LOG"; then break; fi
-	PTY=""
-	sleep 0.1
-done
+boot_with_pty "$ELF" "$LOG" user,model=lan9118 "uart0: echo at"
 if [ -z "$PTY" ]; then
 	echo "FAIL the firmware did not start its UART0 echo within 10 s; QEMU's output:"
 	cat "$LOG"
@@ -77,9 +47,7 @@ tail -n 5 "$LOG"
 # --- Modbus RTU on the same UART (feature rtu, its own boot) ----------------------
 # The echo above tests the driver at its limits (a burst beyond the ring);
 # ci/qemu-rtu.sh serves Modbus RTU through it to real clients.
-kill "$QEMU_PID" 2>/dev/null || true
-wait "$QEMU_PID" 2>/dev/null || true
-QEMU_PID=""
+qemu_stop
 if ! bash ci/qemu-rtu.sh; then
 	echo "FAIL ci/qemu-rtu.sh"
 	status=1
