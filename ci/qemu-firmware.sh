@@ -198,7 +198,10 @@ for i in 0 1 2; do
 	# "N frames transmitted, N received, 0 errors, 0.0% frame loss"
 	stats=$(grep "frames transmitted" "$WORK/mbpoll$i" || true)
 	read -r sent _ _ received _ errors _ <<<"${stats//,/}"
-	if [ "$polls" -ge 20 ] && [ "${sent:-0}" = "${received:-x}" ] && [ "${errors:-x}" = 0 ]; then
+	# The SIGINT can land between a request and its answer: that one frame
+	# counts as lost (seen in CI: 196 transmitted, 195 received). Any other
+	# loss, or any error, fails.
+	if [ "$polls" -ge 20 ] && [ "${sent:-0}" -le $((${received:-0} + 1)) ] && [ "${errors:-x}" = 0 ]; then
 		echo "ok   concurrent mbpoll $i: $polls correct polls; $stats"
 	else
 		fail "concurrent mbpoll $i: $polls correct polls; statistics: '$stats'"
