@@ -5,10 +5,11 @@
 use crate::device_id::DeviceIdentification;
 use crate::handler::{DataHandler, DefaultHandler, ExtResponse};
 use crate::session::SessionInfo;
-use crate::storage::{Bank, Banks};
+use crate::storage::{Bank, Banks, WordTable};
 use crate::wire::limits::{MAX_READ_BITS, MAX_READ_REGISTERS, MAX_READ_WRITE_REGISTERS};
 use crate::wire::{
-    emit_read_bits, emit_read_words, ExceptionCode, Request, Response, ResponseWriter,
+    emit_read_bits, emit_read_words, reserve_read_words, ExceptionCode, Request, Response,
+    ResponseWriter,
 };
 // FC 20, 21, 24
 use crate::wire::{emit_read_fifo_queue, ReadFileRecordWriter, MAX_FIFO_COUNT};
@@ -392,16 +393,15 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
             }
             Request::ReadHoldingRegisters { address, quantity }
             | Request::ReadInputRegisters { address, quantity } => {
-                let words = scratch
-                    .words
-                    .get_mut(..usize::from(quantity))
-                    .ok_or(ExceptionCode::IllegalDataValue)?;
-                if matches!(request, Request::ReadHoldingRegisters { .. }) {
-                    handler.read_h_regs(bank, address, words, session)?;
+                // Straight into the response: the handler fills the values
+                // (an exception clears what it wrote).
+                let table = if matches!(request, Request::ReadHoldingRegisters { .. }) {
+                    WordTable::HoldingRegisters
                 } else {
-                    handler.read_i_regs(bank, address, words, session)?;
-                }
-                emit_read_words(w, function, words).map_err(overflow)
+                    WordTable::InputRegisters
+                };
+                let values = reserve_read_words(w, function, quantity).map_err(overflow)?;
+                handler.read_regs_be(bank, table, address, values, session)
             }
             Request::WriteSingleCoil { address, value } => {
                 handler.write_coils(bank, address, &[value], session)?;

@@ -13,7 +13,8 @@ use common::exceptions::mbap_frame;
 use common::requests::{bytes_from, request_with_files, FileSizes, Sizes};
 use common::{to_hex, Conn};
 use modbus_device::{
-    DataBank, EngineConfig, FixedStorage, HeapStorage, HeapStorageConfig, Instant, Service, Storage,
+    Bank, Banks, BitTable, DataBank, DataHandler, EngineConfig, ExceptionCode, FixedStorage,
+    HeapStorage, HeapStorageConfig, Instant, Service, SessionInfo, Storage, WordTable,
 };
 // FC 20, 21, 24
 use modbus_device::{FileStorage, HeapFiles, NoCallbacks, NoFiles};
@@ -416,11 +417,28 @@ impl Model {
 /// compares each response, then the final tables, with the model.
 fn check<S: Storage, F: FileStorage>(
     service: Service<DataBank<S, NoCallbacks, F>>,
-    mut model: Model,
+    model: Model,
     requests: &[(u16, u8, Vec<u8>)],
 ) -> Result<(), TestCaseError> {
+    check_through(service, model, requests, |bank| bank)
+}
+
+/// [`check`] for any banks and handler: `tables` finds the data bank that
+/// holds the tables inside the service's banks.
+fn check_through<B, H, S, F>(
+    service: Service<B, H>,
+    mut model: Model,
+    requests: &[(u16, u8, Vec<u8>)],
+    tables: fn(&mut B) -> &mut DataBank<S, NoCallbacks, F>,
+) -> Result<(), TestCaseError>
+where
+    B: Banks,
+    H: DataHandler,
+    S: Storage,
+    F: FileStorage,
+{
     let shared = RefCell::new(service);
-    model.load(&mut shared.borrow_mut().data_bank);
+    model.load(tables(&mut shared.borrow_mut().data_bank));
     let mut conn: Conn<260, 260> = Conn::new(EngineConfig::default());
     for (i, (tid, unit, pdu)) in requests.iter().enumerate() {
         let expected = mbap_frame(*tid, *unit, &model.respond(pdu));
@@ -436,7 +454,7 @@ fn check<S: Storage, F: FileStorage>(
             to_hex(&expected)
         );
     }
-    let after = model.read_back(&shared.borrow().data_bank);
+    let after = model.read_back(tables(&mut shared.borrow_mut().data_bank));
     prop_assert!(
         after == model,
         "tables differ from the model after the sequence"
@@ -506,4 +524,165 @@ proptest! {
         let bank: DataBank<Small, NoCallbacks, NoFiles> = DataBank::new(Small::new());
         check(Service::new(bank), Model::new(SMALL, NO_FILES, seed), &requests)?;
     }
+
+    /// FC 3 and FC 4 go straight from storage into the response. The
+    /// defaults behind that fast path, for storages, banks and handlers
+    /// that have only the `u16` reads, answer the same bytes.
+    #[test]
+    fn u16_only_read_paths_match_model(
+        sizes in (heap_size(), heap_size(), heap_size(), heap_size())
+            .prop_map(|(coils, d_inputs, holding, input)| Sizes { coils, d_inputs, holding, input }),
+        seed in any::<u64>(),
+        requests_seed in any::<u64>(),
+    ) {
+        let requests = requests_for(sizes, requests_seed);
+        let heap = || HeapStorage::new(HeapStorageConfig {
+            coils_size: sizes.coils,
+            d_inputs_size: sizes.d_inputs,
+            h_regs_size: sizes.holding,
+            i_regs_size: sizes.input,
+            ..HeapStorageConfig::default()
+        }).unwrap();
+        let model = || Model::new(sizes, NO_FILES, seed);
+        // Storage::get_words_be's default.
+        check(Service::new(DataBank::new(WordsOnly(heap()))), model(), &requests)?;
+        // Bank::read_regs_be's default.
+        check_through(Service::new(U16Bank(DataBank::new(heap()))), model(), &requests, |b| &mut b.0)?;
+        // DataHandler::read_regs_be's default.
+        check_through(Service::with_handler(DataBank::new(heap()), Plain), model(), &requests, |b| b)?;
+    }
 }
+
+/// A fixed request sequence for `sizes` drawn from `seed` (the proptest
+/// above draws sizes first; the requests depend on them).
+fn requests_for(sizes: Sizes, seed: u64) -> Vec<(u16, u8, Vec<u8>)> {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    sized_requests(sizes, NO_FILES)
+        .new_tree(&mut runner)
+        .expect("a request sequence")
+        .current()
+}
+
+/// A storage with only the required methods: `get_words_be` is the
+/// trait's default, through `get_words`.
+struct WordsOnly(HeapStorage);
+
+impl Storage for WordsOnly {
+    fn bits_len(&self, table: BitTable) -> usize {
+        self.0.bits_len(table)
+    }
+    fn words_len(&self, table: WordTable) -> usize {
+        self.0.words_len(table)
+    }
+    fn get_bits(
+        &self,
+        table: BitTable,
+        address: u16,
+        out: &mut [bool],
+    ) -> Result<(), ExceptionCode> {
+        self.0.get_bits(table, address, out)
+    }
+    fn set_bits(
+        &mut self,
+        table: BitTable,
+        address: u16,
+        values: &[bool],
+    ) -> Result<(), ExceptionCode> {
+        self.0.set_bits(table, address, values)
+    }
+    fn get_words(
+        &self,
+        table: WordTable,
+        address: u16,
+        out: &mut [u16],
+    ) -> Result<(), ExceptionCode> {
+        self.0.get_words(table, address, out)
+    }
+    fn set_words(
+        &mut self,
+        table: WordTable,
+        address: u16,
+        values: &[u16],
+    ) -> Result<(), ExceptionCode> {
+        self.0.set_words(table, address, values)
+    }
+}
+
+/// A bank with only the required methods (file records: none), over a
+/// data bank: `read_regs_be` is the trait's default, through `read_h_regs`
+/// and `read_i_regs`.
+struct U16Bank(DataBank<HeapStorage>);
+
+impl Bank for U16Bank {
+    fn bits_len(&self, table: BitTable) -> usize {
+        Bank::bits_len(&self.0, table)
+    }
+    fn words_len(&self, table: WordTable) -> usize {
+        Bank::words_len(&self.0, table)
+    }
+    fn read_coils(
+        &mut self,
+        address: u16,
+        out: &mut [bool],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        self.0.read_coils(address, out, srv_info)
+    }
+    fn read_d_inputs(
+        &mut self,
+        address: u16,
+        out: &mut [bool],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        self.0.read_d_inputs(address, out, srv_info)
+    }
+    fn read_h_regs(
+        &mut self,
+        address: u16,
+        out: &mut [u16],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        self.0.read_h_regs(address, out, srv_info)
+    }
+    fn read_i_regs(
+        &mut self,
+        address: u16,
+        out: &mut [u16],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        self.0.read_i_regs(address, out, srv_info)
+    }
+    fn write_coils(
+        &mut self,
+        address: u16,
+        bits_l: &[bool],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        self.0.write_coils(address, bits_l, srv_info)
+    }
+    fn write_h_regs(
+        &mut self,
+        address: u16,
+        words_l: &[u16],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        self.0.write_h_regs(address, words_l, srv_info)
+    }
+}
+
+impl Banks for U16Bank {
+    fn bank(&mut self, _unit_id: u8) -> &mut dyn Bank {
+        self
+    }
+}
+
+/// A handler with no method of its own: `read_regs_be` is the trait's
+/// default, through `read_h_regs` and `read_i_regs`.
+struct Plain;
+
+impl DataHandler for Plain {}

@@ -85,6 +85,30 @@ pub trait Bank {
         srv_info: &SessionInfo,
     ) -> Result<(), ExceptionCode>;
 
+    /// FC 3 and FC 4 as the response carries them: fills `out` with the
+    /// `out.len() / 2` registers of `table` from `address`, big-endian.
+    ///
+    /// The default reads through [`read_h_regs`](Self::read_h_regs) or
+    /// [`read_i_regs`](Self::read_i_regs), so a bank that has those needs
+    /// nothing more; [`DataBank`](super::DataBank) converts straight from
+    /// its storage ([`Storage::get_words_be`](super::Storage::get_words_be)).
+    ///
+    /// # Errors
+    /// As `read_h_regs` and `read_i_regs`; exception 3 for more than 125
+    /// registers.
+    fn read_regs_be(
+        &mut self,
+        table: WordTable,
+        address: u16,
+        out: &mut [u8],
+        srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        crate::wire::read_as_be(out, |words| match table {
+            WordTable::HoldingRegisters => self.read_h_regs(address, words, srv_info),
+            WordTable::InputRegisters => self.read_i_regs(address, words, srv_info),
+        })
+    }
+
     /// FC 5 and 15: writes coils from `address`, then reports the changed
     /// runs to the change callbacks.
     ///

@@ -9,8 +9,8 @@ use super::{range_in, Bank, Banks, BitTable, Storage, WordTable};
 use super::files::{FileStorage, NoFiles};
 use crate::session::SessionInfo;
 use crate::wire::limits::{MAX_WRITE_BITS, MAX_WRITE_REGISTERS};
-use crate::wire::ExceptionCode;
 use crate::wire::FileRecordWrites;
+use crate::wire::{ExceptionCode, REGISTER_LEN};
 
 /// Called after a Modbus client's write changed values (pyModbusTCP's
 /// `on_coils_change` / `on_holding_registers_change`, which pyModbusTCP users
@@ -474,6 +474,22 @@ impl<S: Storage, C: ChangeCallbacks, F: FileStorage> Bank for DataBank<S, C, F> 
         _srv_info: &SessionInfo,
     ) -> Result<(), ExceptionCode> {
         self.read_words(WordTable::InputRegisters, address, out)
+    }
+
+    fn read_regs_be(
+        &mut self,
+        table: WordTable,
+        address: u16,
+        out: &mut [u8],
+        _srv_info: &SessionInfo,
+    ) -> Result<(), ExceptionCode> {
+        range_in(
+            self.storage.words_len(table),
+            address,
+            out.len() / REGISTER_LEN,
+        )
+        .ok_or(ExceptionCode::IllegalDataAddress)?;
+        self.storage.get_words_be(table, address, out)
     }
 
     fn write_coils(

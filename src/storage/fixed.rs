@@ -1,7 +1,7 @@
 //! Tables with sizes fixed at compile time: no heap, bit tables packed.
 
 use super::{range_in, BitTable, Storage, WordTable, MAX_TABLE_SIZE};
-use crate::wire::ExceptionCode;
+use crate::wire::{put_words, ExceptionCode, REGISTER_LEN};
 
 /// Storage in fixed arrays sized by const generics; no heap.
 ///
@@ -172,6 +172,19 @@ impl<const C: usize, const D: usize, const H: usize, const I: usize> Storage
         let range =
             range_in(words.len(), address, out.len()).ok_or(ExceptionCode::IllegalDataAddress)?;
         out.copy_from_slice(&words[range]);
+        Ok(())
+    }
+
+    fn get_words_be(
+        &self,
+        table: WordTable,
+        address: u16,
+        out: &mut [u8],
+    ) -> Result<(), ExceptionCode> {
+        let words = self.words(table);
+        let range = range_in(words.len(), address, out.len() / REGISTER_LEN)
+            .ok_or(ExceptionCode::IllegalDataAddress)?;
+        put_words(&words[range], out);
         Ok(())
     }
 

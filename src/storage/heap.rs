@@ -4,7 +4,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::{range_in, BitTable, Storage, WordTable, MAX_TABLE_SIZE};
-use crate::wire::ExceptionCode;
+use crate::wire::{put_words, ExceptionCode, REGISTER_LEN};
 
 /// Sizes and default values of [`HeapStorage`]: the parameters of pyModbusTCP's
 /// `DataBank(coils_size=0x10000, coils_default_value=False, ...)`.
@@ -196,6 +196,19 @@ impl Storage for HeapStorage {
         let range =
             range_in(words.len(), address, out.len()).ok_or(ExceptionCode::IllegalDataAddress)?;
         out.copy_from_slice(&words[range]);
+        Ok(())
+    }
+
+    fn get_words_be(
+        &self,
+        table: WordTable,
+        address: u16,
+        out: &mut [u8],
+    ) -> Result<(), ExceptionCode> {
+        let words = self.words_ref(table);
+        let range = range_in(words.len(), address, out.len() / REGISTER_LEN)
+            .ok_or(ExceptionCode::IllegalDataAddress)?;
+        put_words(&words[range], out);
         Ok(())
     }
 

@@ -157,6 +157,27 @@ pub trait Storage {
         out: &mut [u16],
     ) -> Result<(), ExceptionCode>;
 
+    /// Reads `out.len() / 2` registers starting at `address` into `out`,
+    /// big-endian (as a read response carries them).
+    ///
+    /// The default reads through [`get_words`](Self::get_words), so a
+    /// storage needs nothing more. [`HeapStorage`] and [`FixedStorage`]
+    /// convert straight from their tables into the response: no copy of
+    /// the values in between (`benches/engine.rs`).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_words`](Self::get_words); exception 3 for more than 125
+    /// registers (more than one read carries).
+    fn get_words_be(
+        &self,
+        table: WordTable,
+        address: u16,
+        out: &mut [u8],
+    ) -> Result<(), ExceptionCode> {
+        crate::wire::read_as_be(out, |words| self.get_words(table, address, words))
+    }
+
     /// Writes `values` starting at `address`, all or nothing.
     ///
     /// # Errors

@@ -27,6 +27,7 @@ pub use request::{limits, Request};
 pub(crate) use response::exception_pdu;
 pub use response::pack_bits;
 pub(crate) use response::{ResponseWriter, WriteError};
+pub(crate) use response_pdu::reserve_read_words;
 pub use response_pdu::{emit_read_bits, emit_read_words, Response, ResponseError};
 // FC 8, 11, 17
 pub(crate) use response_pdu::{emit_comm_event_counter, emit_diagnostics, emit_report_server_id};
@@ -45,6 +46,32 @@ pub(crate) const REGISTER_LEN: usize = 2;
 
 /// A range of byte offsets inside a packet, as in smoltcp's `wire` module.
 pub(crate) type Field = core::ops::Range<usize>;
+
+/// Writes `words` into `out` big-endian, two bytes each (the values of a
+/// register read response), as far as both go.
+#[inline]
+pub(crate) fn put_words(words: &[u16], out: &mut [u8]) {
+    for (pair, word) in out.chunks_exact_mut(REGISTER_LEN).zip(words) {
+        pair.copy_from_slice(&word.to_be_bytes());
+    }
+}
+
+/// Fills `out` with `out.len() / 2` registers big-endian, read as `u16`s
+/// by `read` into a buffer of its own: the default of the `*_be` reads of
+/// `Storage`, `Bank` and `DataHandler` for implementations that have only
+/// the `u16` reads. Exception 3 for more registers than a read carries.
+pub(crate) fn read_as_be(
+    out: &mut [u8],
+    read: impl FnOnce(&mut [u16]) -> Result<(), ExceptionCode>,
+) -> Result<(), ExceptionCode> {
+    let mut words = [0u16; limits::MAX_READ_REGISTERS as usize];
+    let words = words
+        .get_mut(..out.len() / REGISTER_LEN)
+        .ok_or(ExceptionCode::IllegalDataValue)?;
+    read(words)?;
+    put_words(words, out);
+    Ok(())
+}
 
 /// Reads a big-endian `u16` at `at`; `None` if the slice is too short.
 #[inline]

@@ -586,10 +586,24 @@ pub fn emit_read_words(
     // One reservation and direct stores: a two-byte `extend` costs a
     // `memcpy` call, a measurable share of a small read (benches/engine.rs).
     let values = reserve_counted(out, function, words.len() * REGISTER_LEN)?;
-    for (pair, word) in values.chunks_exact_mut(REGISTER_LEN).zip(words) {
-        pair.copy_from_slice(&word.to_be_bytes());
-    }
+    super::put_words(words, values);
     Ok(())
+}
+
+/// Reserves a read response (FC 0x03, 0x04) of `quantity` registers and
+/// writes its function code and byte count; returns the room for the
+/// values, which the handler fills straight from its storage.
+///
+/// # Errors
+///
+/// As [`emit_read_words`].
+#[inline]
+pub(crate) fn reserve_read_words<'o>(
+    out: &'o mut ResponseWriter<'_>,
+    function: FunctionCode,
+    quantity: u16,
+) -> Result<&'o mut [u8], WriteError> {
+    reserve_counted(out, function, usize::from(quantity) * REGISTER_LEN)
 }
 
 /// Reserves a read response of `byte_count` value bytes and writes its
