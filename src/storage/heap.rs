@@ -199,6 +199,7 @@ impl Storage for HeapStorage {
         Ok(())
     }
 
+    #[inline]
     fn get_words_be(
         &self,
         table: WordTable,
