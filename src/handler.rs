@@ -441,6 +441,7 @@ pub struct DefaultHandler;
 impl DataHandler for DefaultHandler {
     // Every other method is the trait's default, which goes to the bank;
     // this one goes to the bank without the trait default's `u16` buffer.
+    #[inline]
     fn read_regs_be(
         &mut self,
         data_bank: &mut dyn Bank,

@@ -373,7 +373,6 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
         w: &mut ResponseWriter<'_>,
     ) -> Result<(), ExceptionCode> {
         let request = Request::parse(pdu)?;
-        let function = request.function();
         let unit_id = session.unit_id;
         let bank: &mut dyn Bank = self.banks.bank(unit_id);
         let (handler, scratch) = (&mut *self.handler, &mut *self.scratch);
@@ -389,16 +388,19 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
                 } else {
                     handler.read_d_inputs(bank, address, bits, session)?;
                 }
-                emit_read_bits(w, function, bits).map_err(overflow)
+                emit_read_bits(w, request.function(), bits).map_err(overflow)
             }
             Request::ReadHoldingRegisters { address, quantity }
             | Request::ReadInputRegisters { address, quantity } => {
                 // Straight into the response: the handler fills the values
                 // (an exception clears what it wrote).
-                let table = if matches!(request, Request::ReadHoldingRegisters { .. }) {
-                    WordTable::HoldingRegisters
+                let (table, function) = if matches!(request, Request::ReadHoldingRegisters { .. }) {
+                    (
+                        WordTable::HoldingRegisters,
+                        FunctionCode::ReadHoldingRegisters,
+                    )
                 } else {
-                    WordTable::InputRegisters
+                    (WordTable::InputRegisters, FunctionCode::ReadInputRegisters)
                 };
                 let values = reserve_read_words(w, function, quantity).map_err(overflow)?;
                 handler.read_regs_be(bank, table, address, values, session)
@@ -457,7 +459,7 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
                     written,
                     session,
                 )?;
-                emit_read_words(w, function, read).map_err(overflow)
+                emit_read_words(w, FunctionCode::ReadWriteMultipleRegisters, read).map_err(overflow)
             }
             Request::ReadDeviceIdentification {
                 read_code,
