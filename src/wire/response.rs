@@ -130,16 +130,17 @@ impl<'a> ResponseWriter<'a> {
     ///
     /// [`WriteError`] if the buffer has fewer than `n` bytes left; nothing
     /// is reserved then.
+    #[inline]
     pub fn reserve(&mut self, n: usize) -> Result<&mut [u8], WriteError> {
         let start = self.len;
-        let end = start + n;
-        if end > self.buf.len() {
+        let room = self.buf.len().saturating_sub(start);
+        if n > room {
             return Err(WriteError {
-                required_size: end - self.buf.len(),
+                required_size: n - room,
             });
         }
-        self.len = end;
-        Ok(&mut self.buf[start..end])
+        self.len = start + n;
+        Ok(&mut self.buf[start..start + n])
     }
 }
 
@@ -193,5 +194,21 @@ mod tests {
         assert!(w.reserve(2).is_err());
         w.push(3).unwrap();
         assert_eq!(w.remaining(), 0);
+    }
+
+    #[test]
+    fn reserve_says_how_much_is_missing_and_never_overflows() {
+        let mut buf = [0u8; 4];
+        let mut w = ResponseWriter::new(&mut buf);
+        assert_eq!(w.reserve(3).map(|r| r.len()), Ok(3));
+        assert_eq!(w.reserve(2), Err(WriteError { required_size: 1 }));
+        assert_eq!(
+            w.reserve(usize::MAX),
+            Err(WriteError {
+                required_size: usize::MAX - 1
+            })
+        );
+        assert_eq!(w.reserve(1).map(|r| r.len()), Ok(1));
+        assert_eq!(w.written().len(), 4);
     }
 }
