@@ -35,8 +35,8 @@ use crate::time::Instant;
 /// most this much work.
 ///
 /// Bytes, not reads and writes, because the work follows the bytes: 8 KiB
-/// is about five rounds of a pipelining client on a desktop (a 512-byte
-/// read of 42 requests and their 1.2 KiB of answers each), in the order of
+/// is a few rounds of a pipelining client on a desktop (a read of up to
+/// 1 KiB of requests and up to 1 KiB of answers each), in the order of
 /// 100 µs, a few batches of delay for a neighbour, as the issue "Fair and
 /// available under hostile load" asks. A client at depth 1 whose next
 /// request is already there when the driver reads (a fast client on the
@@ -107,7 +107,7 @@ where
 
 /// Where the driver finds a connection's [`Engine`].
 ///
-/// An engine is mostly buffers (1.5 KiB on desktops). The desktop pool's
+/// An engine is mostly buffers (2 KiB on desktops). The desktop pool's
 /// slot *parks* an idle connection, giving its engine back to the pool, so
 /// that thousands of idle connections do not each hold buffers; the driver
 /// then reads the next bytes into a small stash and the slot takes an

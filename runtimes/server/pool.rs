@@ -1,5 +1,5 @@
 //! Engines shared by a server's connections: an idle connection parks its
-//! engine (1.5 KiB of buffers) here, so thousands of idle connections cost
+//! engine (2 KiB of buffers) here, so thousands of idle connections cost
 //! only their sockets and a small task each.
 
 use std::boxed::Box;
