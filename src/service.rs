@@ -407,25 +407,25 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
             }
             Request::WriteSingleCoil { address, value } => {
                 handler.write_coils(bank, address, &[value], session)?;
-                emit_write_echo(w, &request)
+                emit_write_echo(w, pdu, &request)
             }
             Request::WriteSingleRegister { address, value } => {
                 handler.write_h_regs(bank, address, &[value], session)?;
-                emit_write_echo(w, &request)
+                emit_write_echo(w, pdu, &request)
             }
             Request::WriteMultipleCoils { address, values } => {
                 let bits = values
                     .unpack_into(&mut scratch.bits)
                     .ok_or(ExceptionCode::IllegalDataValue)?;
                 handler.write_coils(bank, address, bits, session)?;
-                emit_write_echo(w, &request)
+                emit_write_echo(w, pdu, &request)
             }
             Request::WriteMultipleRegisters { address, values } => {
                 let words = values
                     .decode_into(&mut scratch.words)
                     .ok_or(ExceptionCode::IllegalDataValue)?;
                 handler.write_h_regs(bank, address, words, session)?;
-                emit_write_echo(w, &request)
+                emit_write_echo(w, pdu, &request)
             }
             Request::MaskWriteRegister {
                 address,
@@ -433,7 +433,7 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
                 or_mask,
             } => {
                 handler.mask_write_h_reg(bank, address, and_mask, or_mask, session)?;
-                emit_write_echo(w, &request)
+                emit_write_echo(w, pdu, &request)
             }
             Request::ReadWriteMultipleRegisters {
                 read_address,
@@ -525,8 +525,13 @@ impl<B: Banks, H: DataHandler> Parts<'_, B, H> {
     }
 }
 
-/// Answers a write request by echoing its fields.
-fn emit_write_echo(w: &mut ResponseWriter<'_>, request: &Request<'_>) -> Result<(), ExceptionCode> {
-    let echo = Response::write_echo(request).ok_or(ExceptionCode::ServerDeviceFailure)?;
-    echo.emit(w).map_err(overflow)
+/// Answers a write request by echoing it.
+fn emit_write_echo(
+    w: &mut ResponseWriter<'_>,
+    pdu: &[u8],
+    request: &Request<'_>,
+) -> Result<(), ExceptionCode> {
+    crate::wire::emit_write_echo(w, pdu, request)
+        .ok_or(ExceptionCode::ServerDeviceFailure)?
+        .map_err(overflow)
 }

@@ -27,8 +27,8 @@ pub use request::{limits, Request};
 pub(crate) use response::exception_pdu;
 pub use response::pack_bits;
 pub(crate) use response::{ResponseWriter, WriteError};
-pub(crate) use response_pdu::reserve_read_words;
 pub use response_pdu::{emit_read_bits, emit_read_words, Response, ResponseError};
+pub(crate) use response_pdu::{emit_write_echo, reserve_read_words};
 // FC 8, 11, 17
 pub(crate) use response_pdu::{emit_comm_event_counter, emit_diagnostics, emit_report_server_id};
 pub use values::{Bits, Words};
