@@ -279,6 +279,56 @@ impl PauseTimer for TokioPause {
     }
 }
 
+/// One read of `stream` into `buf`, as tokio's own `poll_read` does it:
+/// on an edge-triggered selector (epoll, kqueue), a read shorter than the
+/// buffer has emptied the socket, so the readiness is cleared then and the
+/// next poll waits for the reactor instead of trying a read that can only
+/// say `WouldBlock`. The socket is shared (`Arc`, for `stop()`), so there is
+/// no `&mut` for tokio's `AsyncRead`; `try_io` clears the readiness it read
+/// before the read, so data that arrives meanwhile is not missed. Without
+/// this, a client at depth 1 cost an extra failing `recvfrom` for most
+/// requests (`strace -c`: 32,483 calls, 12,482 failing, for 20,000 requests;
+/// tokio's `TcpStream`: 20,001).
+fn read_clearing_when_drained(stream: &tokio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(any(
+        target_os = "android",
+        target_os = "linux",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "ios",
+        target_os = "macos",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    ))]
+    {
+        let mut drained = None;
+        let result = stream.try_io(tokio::io::Interest::READABLE, || {
+            let n = io::Read::read(&mut &*socket2::SockRef::from(stream), buf)?;
+            if 0 < n && n < buf.len() {
+                drained = Some(n);
+                // Clears the readiness; `n` is returned below.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match drained {
+            Some(n) => Ok(n),
+            None => result,
+        }
+    }
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "linux",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "ios",
+        target_os = "macos",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    )))]
+    stream.try_read(buf)
+}
+
 impl AsyncRead for TokioSocket {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -291,7 +341,7 @@ impl AsyncRead for TokioSocket {
         loop {
             ready!(this.read_backoff.poll_pause(cx));
             ready!(this.inner.poll_read_ready(cx))?;
-            match this.inner.try_read(buf) {
+            match read_clearing_when_drained(&this.inner, buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if transient(&e) => this.read_backoff.refused(),
                 result => {
