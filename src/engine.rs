@@ -333,14 +333,13 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
         if self.out_len > 0 {
             return self.stall_deadline();
         }
-        [
-            self.idle_deadline(),
-            self.frame_deadline(),
+        // Pairwise, not a flattening iterator over the three: this runs
+        // twice per request in the driver (callgrind on `benches/load`'s
+        // server at depth 1: 119 -> 96 instructions per request).
+        earliest(
+            earliest(self.idle_deadline(), self.frame_deadline()),
             self.park_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        )
     }
 
     /// Time passed: nothing to do unless a deadline of
@@ -464,6 +463,15 @@ impl<const IN: usize, const OUT: usize> Engine<IN, OUT> {
 /// `timeout` after `since`; `None` when the timeout is disabled.
 fn after(since: Instant, timeout: Option<Duration>) -> Option<Instant> {
     timeout.map(|t| since + t)
+}
+
+/// The earlier of two deadlines; `None` only if neither is set.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 /// Whether `deadline` has come at `now`.
