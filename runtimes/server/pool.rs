@@ -24,7 +24,7 @@ const POOL_LIMIT: usize = 256;
 /// The server's pool of parked engines.
 pub(crate) struct EnginePool {
     config: EngineConfig,
-    // Boxed so that parking and waking move a pointer, not 1.6 KiB.
+    // Boxed so that parking and waking move a pointer, not 2 KiB.
     #[allow(clippy::vec_box)]
     parked: Mutex<Vec<Box<DesktopEngine>>>,
 }
