@@ -290,44 +290,40 @@ impl PauseTimer for TokioPause {
 /// requests (`strace -c`: 32,483 calls, 12,482 failing, for 20,000 requests;
 /// tokio's `TcpStream`: 20,001).
 fn read_clearing_when_drained(stream: &tokio::net::TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    #[cfg(any(
-        target_os = "android",
-        target_os = "linux",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "ios",
-        target_os = "macos",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    ))]
-    {
-        let mut drained = None;
-        let result = stream.try_io(tokio::io::Interest::READABLE, || {
-            let n = io::Read::read(&mut &*socket2::SockRef::from(stream), buf)?;
-            if 0 < n && n < buf.len() {
-                drained = Some(n);
-                // Clears the readiness; `n` is returned below.
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(n)
-        });
-        match drained {
-            Some(n) => Ok(n),
-            None => result,
-        }
+    if !EDGE_TRIGGERED {
+        return stream.try_read(buf);
     }
-    #[cfg(not(any(
-        target_os = "android",
-        target_os = "linux",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "ios",
-        target_os = "macos",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    )))]
-    stream.try_read(buf)
+    let mut drained = None;
+    let result = stream.try_io(tokio::io::Interest::READABLE, || {
+        let n = io::Read::read(&mut &*socket2::SockRef::from(stream), buf)?;
+        if 0 < n && n < buf.len() {
+            drained = Some(n);
+            // Clears the readiness; `n` is returned below.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match drained {
+        Some(n) => Ok(n),
+        None => result,
+    }
 }
+
+/// Whether tokio's selector here is edge-triggered (epoll, kqueue): the
+/// platforms on which tokio's own `poll_read` clears the readiness after a
+/// short read (`tokio/src/io/poll_evented.rs`).
+const EDGE_TRIGGERED: bool = cfg!(any(
+    target_os = "android",
+    target_os = "illumos",
+    target_os = "linux",
+    target_os = "redox",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "ios",
+    target_os = "macos",
+    target_os = "netbsd",
+    target_os = "openbsd",
+));
 
 impl AsyncRead for TokioSocket {
     fn poll_read(
