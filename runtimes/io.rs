@@ -312,9 +312,9 @@ struct Driver<'a, 'i, IO, C, F, M> {
     budget: usize,
     /// The clock's last reading: when the latest read (or timer) woke the
     /// driver. A write that does not wait reports it as its own time,
-    /// microseconds off, instead of reading the clock again (a clock read
-    /// is about 1 % of the server's CPU per request at depth 1 on
-    /// desktops, `benches/load`); deadlines are seconds.
+    /// microseconds off, instead of reading the clock again (on desktops
+    /// three clock reads per request were about 2 % of the server's CPU at
+    /// depth 1, `perf` on `benches/load`); deadlines are seconds.
     now: Instant,
 }
 

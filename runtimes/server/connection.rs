@@ -88,8 +88,9 @@ impl<R: Runtime> Clock for DesktopClock<R> {
 ///
 /// An answer's time is the connection clock's last reading: the driver
 /// reads the clock when the request arrives, microseconds before it is
-/// answered, and a clock read per write cost about 2 % of the server's CPU
-/// at depth 1 (`benches/load`, `perf`).
+/// answered, and a clock read per write was one of the three per request
+/// that cost about 2 % of the server's CPU at depth 1 (`perf` on
+/// `benches/load`).
 struct Tracked<'c, T> {
     inner: T,
     /// The published time: see [`Entry::two_answers_since`].

@@ -94,8 +94,8 @@ pub trait Bank {
     /// its storage ([`Storage::get_words_be`](super::Storage::get_words_be)).
     ///
     /// # Errors
-    /// As `read_h_regs` and `read_i_regs`; exception 3 for more than 125
-    /// registers.
+    /// As `read_h_regs` and `read_i_regs`; the default answers exception 3
+    /// for more than 125 registers.
     fn read_regs_be(
         &mut self,
         table: WordTable,

@@ -167,8 +167,8 @@ pub trait Storage {
     ///
     /// # Errors
     ///
-    /// As [`get_words`](Self::get_words); exception 3 for more than 125
-    /// registers (more than one read carries).
+    /// As [`get_words`](Self::get_words); the default answers exception 3
+    /// for more than 125 registers (more than one read carries).
     fn get_words_be(
         &self,
         table: WordTable,

@@ -778,6 +778,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
         #[test]
         fn write_echo_is_the_canonical_response(
             address in any::<u16>(),
