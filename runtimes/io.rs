@@ -18,10 +18,9 @@
 
 use core::future::{poll_fn, Future};
 use core::pin::{pin, Pin};
-use core::task::Poll;
+use core::task::{Context, Poll};
 
 use embedded_io_async::{Read, Write};
-use futures::future::{select, Either};
 
 use crate::engine::{CloseReason, Engine, Parked};
 use crate::service::Respond;
@@ -248,15 +247,17 @@ where
         self.armed = None;
     }
 
-    /// Completes when the armed sleep does (never while disarmed), and
-    /// disarms: a completed sleep is not polled again.
-    async fn fired(&mut self) {
-        poll_fn(|cx| match self.sleep.as_mut().as_pin_mut() {
+    /// Ready when the armed sleep completes (never while disarmed), and
+    /// then disarms: a completed sleep is not polled again.
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let fired = match self.sleep.as_mut().as_pin_mut() {
             Some(sleep) => sleep.poll(cx),
             None => Poll::Pending,
-        })
-        .await;
-        self.disarm();
+        };
+        if fired.is_ready() {
+            self.disarm();
+        }
+        fired
     }
 }
 
@@ -426,10 +427,8 @@ where
         self.timer.arm(engine.poll_timeout());
         let mut write = pin!(self.io.write_all(engine.pending_output()));
         loop {
-            let written = match select(write.as_mut(), pin!(self.timer.fired())).await {
-                Either::Left((result, _)) => Some(result),
-                Either::Right(((), _)) => None,
-            };
+            let timer = &mut self.timer;
+            let written = poll_fn(|cx| first_of(write.as_mut(), timer, cx)).await;
             if let Some(result) = written {
                 return result.map_err(ConnectionEnd::Io);
             }
@@ -454,12 +453,32 @@ where
             Slot::Active(engine) => engine.input_buffer(),
             Slot::Parked { stash, .. } => stash,
         };
-        let read = pin!(self.io.read(buffer));
-        match select(read, pin!(self.timer.fired())).await {
-            Either::Left((result, _)) => Wake::Read(result),
-            Either::Right(((), _)) => Wake::Timer,
+        let mut read = pin!(self.io.read(buffer));
+        let timer = &mut self.timer;
+        match poll_fn(|cx| first_of(read.as_mut(), timer, cx)).await {
+            Some(result) => Wake::Read(result),
+            None => Wake::Timer,
         }
     }
+}
+
+/// Polls `io` (a read or a write), then, if it is pending, the timer:
+/// `Some` with the I/O's result, `None` when the timer fired first. One
+/// poll function instead of `select` over the two futures: this runs at
+/// every wait of every connection.
+fn first_of<T, F, M>(
+    io: Pin<&mut impl Future<Output = T>>,
+    timer: &mut Timer<'_, F, M>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>>
+where
+    F: Future<Output = ()>,
+    M: Fn(Instant) -> F,
+{
+    if let Poll::Ready(result) = io.poll(cx) {
+        return Poll::Ready(Some(result));
+    }
+    timer.poll_fired(cx).map(|()| None)
 }
 
 /// `n` bytes were read at `now`: into the engine, or into the stash of a
