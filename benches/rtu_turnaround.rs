@@ -30,8 +30,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use modbus_device::rtu::RtuTiming;
@@ -39,39 +38,13 @@ use modbus_device::runtimes::serial::{LineConfig, Parity, SerialPort};
 use modbus_device::runtimes::{ModbusServer, Runtime, ServerConfig};
 use modbus_device::{DataBank, FixedStorage, Service};
 
+#[path = "../tests/desktop_common/pty.rs"]
+mod pty;
+use pty::PtyPair;
+
 const BAUD: u32 = 115_200;
 /// FC 3, register 0, unit 1; the answer is 7 bytes.
 const REQUEST: [u8; 8] = [0x01, 0x03, 0x00, 0x00, 0x00, 0x01, 0x84, 0x0A];
-
-struct PtyPair(Child, PathBuf);
-
-impl PtyPair {
-    fn new(name: &str) -> PtyPair {
-        let dir = std::env::temp_dir().join(format!("rtu-bench-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let end = |n: &str| format!("pty,raw,echo=0,link={}", dir.join(n).display());
-        let child = Command::new("socat")
-            .args([end("server"), end("client")])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat (ci/install.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !(dir.join("server").exists() && dir.join("client").exists()) {
-            assert!(Instant::now() < deadline, "no PTY pair");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        PtyPair(child, dir)
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
 
 /// Sends `requests` requests one at a time; returns T1 − T0 of each, in µs.
 fn client_loop(client: &Path, requests: usize, answer_len: usize) -> Vec<f64> {
@@ -121,11 +94,11 @@ fn report(name: &str, mut times: Vec<f64>, minus: f64) -> f64 {
 
 /// The PTY pair's round trip alone: the server's end echoes what it reads.
 fn echo_baseline(requests: usize) -> f64 {
-    let pair = PtyPair::new("echo");
+    let pair = PtyPair::new(&std::env::temp_dir(), "echo");
     let mut server: File = OpenOptions::new()
         .read(true)
         .write(true)
-        .open(pair.1.join("server"))
+        .open(&pair.server)
         .unwrap();
     let echo = std::thread::spawn(move || {
         let mut buf = [0u8; 64];
@@ -136,7 +109,7 @@ fn echo_baseline(requests: usize) -> f64 {
             echoed += n;
         }
     });
-    let times = client_loop(&pair.1.join("client"), requests, REQUEST.len());
+    let times = client_loop(&pair.client, requests, REQUEST.len());
     echo.join().unwrap();
     report("PTY pair round trip (echo)", times, 0.0)
 }
@@ -170,7 +143,7 @@ fn timer_lateness<R: Runtime>(name: &str, t3_5: f64) {
 
 fn turnaround<R: Runtime>(name: &str, requests: usize, t3_5: f64, echo: f64) {
     timer_lateness::<R>(name, t3_5);
-    let pair = PtyPair::new(name);
+    let pair = PtyPair::new(&std::env::temp_dir(), name);
     let service = Service::new(DataBank::new(FixedStorage::<0, 0, 4, 0>::filled(
         false, false, 7, 0,
     )));
@@ -180,11 +153,11 @@ fn turnaround<R: Runtime>(name: &str, requests: usize, t3_5: f64, echo: f64) {
         parity: Parity::Even,
         ..LineConfig::default()
     };
-    let port = SerialPort::open(pair.1.join("server"), line).unwrap();
+    let port = SerialPort::open(&pair.server, line).unwrap();
     let serving = std::thread::spawn(move || R::block_on(server.serve_rtu(port, 1)));
     // Warm up (thread start, first timers), then measure.
-    client_loop(&pair.1.join("client"), 50, 7);
-    let times = client_loop(&pair.1.join("client"), requests, 7);
+    client_loop(&pair.client, 50, 7);
+    let times = client_loop(&pair.client, requests, 7);
     let median = report(&format!("{name}: T1 - T0 - t3.5"), times.clone(), t3_5);
     report(
         &format!("{name}: less the PTY round trip"),
@@ -285,20 +258,20 @@ mod inside {
 }
 
 fn turnaround_inside(name: &str, requests: usize, t3_5: Duration) {
-    let pair = PtyPair::new("inside");
+    let pair = PtyPair::new(&std::env::temp_dir(), "inside");
     let line = LineConfig {
         baud: BAUD,
         parity: Parity::Even,
         ..LineConfig::default()
     };
-    let port = SerialPort::open(pair.1.join("server"), line).unwrap();
+    let port = SerialPort::open(&pair.server, line).unwrap();
     let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorded = std::sync::Arc::clone(&samples);
     let serving =
         std::thread::spawn(move || async_io::block_on(inside::serve(port, BAUD, t3_5, recorded)));
-    client_loop(&pair.1.join("client"), 50, 7);
+    client_loop(&pair.client, 50, 7);
     samples.lock().unwrap().clear();
-    client_loop(&pair.1.join("client"), requests, 7);
+    client_loop(&pair.client, requests, 7);
     let measured = std::mem::take(&mut *samples.lock().unwrap());
     report(
         &format!("{name}: inside, silence end -> write"),

@@ -17,10 +17,11 @@
 mod desktop_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use desktop_common::pty::PtyPair;
 use desktop_common::*;
 use modbus_device::runtimes::serial::{LineConfig, SerialPort};
 use modbus_device::runtimes::{ModbusServer, Runtime};
@@ -46,52 +47,11 @@ fn command_exists(name: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Two linked PTYs (socat); killed when dropped.
-struct PtyPair {
-    socat: Child,
-    server: PathBuf,
-    client: PathBuf,
-}
-
-impl PtyPair {
-    fn new(name: &str) -> PtyPair {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("pty-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (server, client) = (dir.join("server"), dir.join("client"));
-        let end = |link: &Path| format!("pty,raw,echo=0,link={}", link.display());
-        let socat = Command::new("socat")
-            .args([end(&server), end(&client)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat runs");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !(server.exists() && client.exists()) {
-            assert!(Instant::now() < deadline, "socat made no PTY pair");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        PtyPair {
-            socat,
-            server,
-            client,
-        }
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        let _ = self.socat.kill();
-        let _ = self.socat.wait();
-    }
-}
-
 /// Serves RTU on the pair's server end in a thread of its own, runs
 /// `client` against the other end, and returns its output. Closing the
 /// pair ends the serving thread (its port fails).
 fn with_rtu_server<R: Runtime>(name: &str, client: impl FnOnce(&Path) -> Output) -> Output {
-    let pair = PtyPair::new(name);
+    let pair = PtyPair::new(Path::new(env!("CARGO_TARGET_TMPDIR")), name);
     let server = ModbusServer::<R, _, _>::new(loopback_config(), service());
     let line = LineConfig {
         baud: BAUD,

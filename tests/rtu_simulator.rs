@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use modbus_device::rtu::crc16;
 
+#[path = "desktop_common/pty.rs"]
+mod pty;
+use pty::PtyPair;
+
 /// The simulator, built once with the RTU features (and the runtimes, as
 /// ci/rtu-test.sh builds the tests: one build of the library) into this
 /// test's target directory.
@@ -94,37 +98,6 @@ impl Drop for Sim {
     }
 }
 
-/// socat's two linked PTYs, killed when dropped.
-struct PtyPair(Child, PathBuf);
-
-impl PtyPair {
-    fn new() -> PtyPair {
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-pty-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let end = |name: &str| format!("pty,raw,echo=0,link={}", dir.join(name).display());
-        let child = Command::new("socat")
-            .args([end("server"), end("client")])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat runs (ci/install.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !(dir.join("server").exists() && dir.join("client").exists()) {
-            assert!(Instant::now() < deadline, "socat made no PTY pair");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        PtyPair(child, dir)
-    }
-}
-
-impl Drop for PtyPair {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn mbpoll(device: &Path, args: &[&str]) -> String {
     let out = Command::new("mbpoll")
         .args([
@@ -139,14 +112,14 @@ fn mbpoll(device: &Path, args: &[&str]) -> String {
 
 #[test]
 fn serves_rtu_on_a_serial_line_with_its_setup_and_unit() {
-    let pair = PtyPair::new();
+    let pair = PtyPair::new(Path::new(env!("CARGO_TARGET_TMPDIR")), "sim");
     let sim = Sim::start(&[
         "--host",
         "127.0.0.1",
         "--port",
         "0",
         "--rtu",
-        pair.1.join("server").to_str().unwrap(),
+        pair.server.to_str().unwrap(),
         "--baud",
         "38400",
         "--parity",
@@ -161,7 +134,7 @@ fn serves_rtu_on_a_serial_line_with_its_setup_and_unit() {
         line.contains("38400 baud") && line.contains("unit 7"),
         "{line}"
     );
-    let client = pair.1.join("client");
+    let client = pair.client.clone();
     let written = Command::new("mbpoll")
         .args([
             "-m", "rtu", "-b", "38400", "-P", "none", "-s", "2", "-a", "7", "-0", "-1", "-r", "5",

@@ -14,6 +14,7 @@ use modbus_device::{Banks, DataHandler, Service};
 
 #[path = "../common/exceptions.rs"]
 pub mod exceptions;
+pub mod pty;
 
 pub use exceptions::mbap_frame;
 
