@@ -22,6 +22,7 @@ all_runtimes!(
     run_serves_until_stop_from_a_clone,
     run_until_a_shutdown_future,
     stop_lets_the_batch_in_progress_finish,
+    stop_lets_the_batch_in_progress_finish_after_a_blocking_start,
 );
 
 type Server<R> = ModbusServer<R, DataBank<HeapStorage>>;
@@ -36,7 +37,9 @@ fn server<R: Runtime>() -> (Server<R>, Events) {
 }
 
 /// Waits (bounded) until `server` listens.
-fn address_of<R: Runtime>(server: &Server<R>) -> SocketAddr {
+fn address_of<R: Runtime, H: DataHandler + Send + 'static>(
+    server: &ModbusServer<R, DataBank<HeapStorage>, H>,
+) -> SocketAddr {
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
         if let Some(addr) = server.local_addr() {
@@ -410,13 +413,37 @@ impl DataHandler for Gate {
 /// answer still reaches the client, then the connection closes. An abrupt
 /// stop (both directions shut down at once) loses it.
 fn stop_lets_the_batch_in_progress_finish<R: Runtime>() {
+    stop_mid_answer::<R>(false);
+}
+
+/// As [`stop_lets_the_batch_in_progress_finish`], after a blocking
+/// `start()` on its own thread, which returns from `stop()`'s abort of the
+/// accept loop while the answer is still owed. On tokio the sockets live on
+/// that thread's runtime: returning dropped it, and the answer with it.
+fn stop_lets_the_batch_in_progress_finish_after_a_blocking_start<R: Runtime>() {
+    stop_mid_answer::<R>(true);
+}
+
+/// Stops while a handler runs, lets it go within the stop's grace (200 ms),
+/// and checks that its answer arrives, then the end of the stream.
+fn stop_mid_answer<R: Runtime>(blocking: bool) {
     let (entered, entered_rx) = mpsc::channel();
     let (release_tx, release) = mpsc::channel();
     let mut service = Service::with_handler(DataBank::default(), Gate { entered, release });
     service.data_bank.set_holding_registers(9, &[99]).unwrap();
-    let server = ModbusServer::<R, _, _>::new(loopback_config(), service);
-    server.start().unwrap();
-    let addr = server.local_addr().unwrap();
+    let config = ServerConfig {
+        no_block: !blocking,
+        ..loopback_config()
+    };
+    let server = ModbusServer::<R, _, _>::new(config, service);
+    let serving = if blocking {
+        let serving = server.clone();
+        Some(thread::spawn(move || serving.start()))
+    } else {
+        server.start().unwrap();
+        None
+    };
+    let addr = address_of(&server);
     let mut client = RawClient::connect(addr);
     let asking = thread::spawn(move || {
         let answer = client.read_holding(9, 1);
@@ -426,6 +453,9 @@ fn stop_lets_the_batch_in_progress_finish<R: Runtime>() {
         .recv_timeout(IO_TIMEOUT)
         .expect("the handler runs");
     server.stop();
+    // Well within the grace, and long enough for a blocking start() to
+    // have returned if it does not wait for the connection.
+    thread::sleep(Duration::from_millis(50));
     release_tx.send(()).unwrap();
     let (mut client, answer) = asking.join().unwrap();
     assert_eq!(answer.expect("the answer in progress is delivered"), [99]);
@@ -434,4 +464,10 @@ fn stop_lets_the_batch_in_progress_finish<R: Runtime>() {
         "then the connection closes"
     );
     assert!(!server.is_run());
+    if let Some(serving) = serving {
+        serving
+            .join()
+            .unwrap()
+            .expect("start() returns Ok after stop()");
+    }
 }

@@ -241,7 +241,9 @@ where
     /// Binds and serves (pyModbusTCP's `start()`). With `no_block` it
     /// returns once listening and serves in the background; otherwise it
     /// serves on this thread until [`stop`](Self::stop) is called from
-    /// elsewhere. Errors come back at once, before anything listens.
+    /// elsewhere, and returns once the connections it lets finish have
+    /// ended (within about 300 ms). Errors come back at once, before
+    /// anything listens.
     ///
     /// For an application that is itself async, [`run`](Self::run)`.await`
     /// serves in the caller's task instead, and is the one to pick there: a
@@ -269,7 +271,16 @@ where
         if no_block {
             R::spawn(accept_loop);
         } else {
-            R::block_on(accept_loop);
+            // Until the connections that stop() lets finish have ended: on
+            // tokio the sockets are registered with this thread's runtime,
+            // and dropping it would cut them off mid-answer ("the runtime is
+            // being shut down", reported as an I/O error instead of
+            // `ServerStopped`).
+            let server = self.clone();
+            R::block_on(async move {
+                accept_loop.await;
+                server.connections_ended().await;
+            });
         }
         Ok(())
     }
@@ -330,13 +341,20 @@ where
             self.stop();
         }
         // The connections that stop() lets finish end on this runtime:
-        // wait for them (bounded by the grace), so that a caller who drops
-        // its runtime next does not cut them off.
+        // wait for them, so that a caller who drops its runtime next does
+        // not cut them off.
+        self.connections_ended().await;
+        Ok(())
+    }
+
+    /// Returns once no connection task this server spawned is running, or
+    /// once the grace `stop()` gives them is over (they are closed then):
+    /// at most `STOP_GRACE` and 100 ms.
+    async fn connections_ended(&self) {
         let deadline = std::time::Instant::now() + STOP_GRACE + Duration::from_millis(100);
         while self.inner.live.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
             R::sleep_until(std::time::Instant::now() + Duration::from_millis(5)).await;
         }
-        Ok(())
     }
 
     /// Checks the configuration, prepares the runtime, binds and registers
