@@ -267,24 +267,6 @@ enum Wake<E> {
     Timer,
 }
 
-/// Polls `future` to its end, and notes in `waited` whether it returned
-/// `Pending` on the way (its task went back to the executor meanwhile).
-///
-/// Takes the future pinned where the caller keeps it: an `async fn` would
-/// hold a second copy of it in its own state.
-fn noting_waits<'a, F: Future>(
-    mut future: Pin<&'a mut F>,
-    waited: &'a mut bool,
-) -> impl Future<Output = F::Output> + 'a {
-    poll_fn(move |cx| {
-        let poll = future.as_mut().poll(cx);
-        if poll.is_pending() {
-            *waited = true;
-        }
-        poll
-    })
-}
-
 /// Returns `Pending` once, having woken its own task: every other task
 /// ready to run gets its turn before this one goes on.
 pub(crate) async fn yield_now() {
@@ -347,7 +329,7 @@ where
         };
         self.timer.arm(deadline);
         let mut waited = false;
-        let wake = noting_waits(pin!(self.read_or_timer(slot)), &mut waited).await;
+        let wake = self.read_or_timer(slot, &mut waited).await;
         match wake {
             Wake::Read(Ok(0)) => Err(ConnectionEnd::PeerClosed),
             Wake::Read(Ok(n)) => {
@@ -383,7 +365,7 @@ where
         {
             let mut waited = false;
             let written = engine.pending_output().len();
-            noting_waits(pin!(self.write_output(engine)), &mut waited).await?;
+            self.write_output(engine, &mut waited).await?;
             if waited {
                 self.now = self.clock.now();
             }
@@ -420,15 +402,17 @@ where
 
     /// Writes the engine's output in flight, unless the engine's deadline
     /// (the write stall: a client that stopped reading) passes first.
+    /// `waited`: set if the task went back to the executor meanwhile.
     async fn write_output<const IN: usize, const OUT: usize>(
         &mut self,
         engine: &Engine<IN, OUT>,
+        waited: &mut bool,
     ) -> Result<(), ConnectionEnd<IO::Error>> {
         self.timer.arm(engine.poll_timeout());
         let mut write = pin!(self.io.write_all(engine.pending_output()));
         loop {
             let timer = &mut self.timer;
-            let written = poll_fn(|cx| first_of(write.as_mut(), timer, cx)).await;
+            let written = poll_fn(|cx| first_of(write.as_mut(), timer, waited, cx)).await;
             if let Some(result) = written {
                 return result.map_err(ConnectionEnd::Io);
             }
@@ -441,10 +425,12 @@ where
     }
 
     /// Reads into the engine (or the parked connection's stash), unless the
-    /// timer fires first.
+    /// timer fires first. `waited`: set if the task went back to the
+    /// executor meanwhile.
     async fn read_or_timer<S, const IN: usize, const OUT: usize>(
         &mut self,
         slot: &mut S,
+        waited: &mut bool,
     ) -> Wake<IO::Error>
     where
         S: EngineSlot<IN, OUT> + ?Sized,
@@ -455,7 +441,7 @@ where
         };
         let mut read = pin!(self.io.read(buffer));
         let timer = &mut self.timer;
-        match poll_fn(|cx| first_of(read.as_mut(), timer, cx)).await {
+        match poll_fn(|cx| first_of(read.as_mut(), timer, waited, cx)).await {
             Some(result) => Wake::Read(result),
             None => Wake::Timer,
         }
@@ -463,12 +449,15 @@ where
 }
 
 /// Polls `io` (a read or a write), then, if it is pending, the timer:
-/// `Some` with the I/O's result, `None` when the timer fired first. One
-/// poll function instead of `select` over the two futures: this runs at
-/// every wait of every connection.
+/// `Some` with the I/O's result, `None` when the timer fired first; sets
+/// `waited` when both are pending (the task goes back to the executor).
+/// One poll function instead of `select` over the two futures and a
+/// wrapper that notes the waits: this runs at every wait of every
+/// connection.
 fn first_of<T, F, M>(
     io: Pin<&mut impl Future<Output = T>>,
     timer: &mut Timer<'_, F, M>,
+    waited: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<Option<T>>
 where
@@ -478,7 +467,11 @@ where
     if let Poll::Ready(result) = io.poll(cx) {
         return Poll::Ready(Some(result));
     }
-    timer.poll_fired(cx).map(|()| None)
+    let fired = timer.poll_fired(cx).map(|()| None);
+    if fired.is_pending() {
+        *waited = true;
+    }
+    fired
 }
 
 /// `n` bytes were read at `now`: into the engine, or into the stash of a
