@@ -331,14 +331,20 @@ impl AsyncRead for TokioSocket {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        // As tokio's own `poll_read`: wait for readiness, then read; a read
-        // that would block clears the readiness, and the next poll waits.
+        // Read first, then wait for readiness if there was none: `try_io`
+        // makes no system call while tokio knows of no readiness, and a
+        // read that would block clears it. Woken for input, the read
+        // succeeds without a readiness poll before it (which also costs
+        // tokio's cooperative budget), as a write that has room does below
+        // (callgrind on `benches/load`'s server at depth 1: 4,586 -> 4,443
+        // instructions per request).
         let this = self.get_mut();
         loop {
             ready!(this.read_backoff.poll_pause(cx));
-            ready!(this.inner.poll_read_ready(cx))?;
             match read_clearing_when_drained(&this.inner, buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(this.inner.poll_read_ready(cx))?;
+                }
                 Err(e) if transient(&e) => this.read_backoff.refused(),
                 result => {
                     this.read_backoff.succeeded();
@@ -358,9 +364,10 @@ impl AsyncWrite for TokioSocket {
         let this = self.get_mut();
         loop {
             ready!(this.write_backoff.poll_pause(cx));
-            ready!(this.inner.poll_write_ready(cx))?;
             match this.inner.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(this.inner.poll_write_ready(cx))?;
+                }
                 Err(e) if transient(&e) => this.write_backoff.refused(),
                 result => {
                     this.write_backoff.succeeded();
