@@ -70,8 +70,14 @@ impl<R: Runtime> Clock for DesktopClock<R> {
         Instant::from_micros(now)
     }
 
+    /// On the deadline thread (`deadlines.rs` says why not the runtime's
+    /// timer), or the runtime's timer if that thread could not start.
     fn sleep_until(&self, deadline: Instant) -> impl core::future::Future<Output = ()> {
-        R::sleep_until(origin() + Duration::from_micros(deadline.as_micros()))
+        let at = origin() + Duration::from_micros(deadline.as_micros());
+        match super::deadlines::sleep_until(at) {
+            Some(sleep) => futures::future::Either::Left(sleep),
+            None => futures::future::Either::Right(R::sleep_until(at)),
+        }
     }
 }
 

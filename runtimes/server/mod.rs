@@ -5,6 +5,7 @@
 pub(crate) mod backoff;
 mod config;
 mod connection;
+mod deadlines;
 mod net;
 mod pool;
 #[cfg(all(feature = "serial", unix))]
