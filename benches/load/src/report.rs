@@ -55,12 +55,13 @@ fn micros(nanos: u64) -> String {
     format!("{:.0}", nanos as f64 / 1000.0)
 }
 
-/// The server's CPU microseconds per completed request.
+/// The server's CPU microseconds per completed request, to two decimals: at
+/// the pipelined points (0.3-0.9 µs) one decimal hid differences of 25 %.
 fn cpu_per_request(o: &Outcome, mem: &Memory) -> String {
     if o.completed == 0 {
         return "-".into();
     }
-    format!("{:.1}", mem.cpu_micros as f64 / o.completed as f64)
+    format!("{:.2}", mem.cpu_micros as f64 / o.completed as f64)
 }
 
 /// The load table.
