@@ -7,10 +7,11 @@
 //! reactor always has one pending. Then every wait for I/O is an
 //! `epoll_wait` with a finite timeout, for which the kernel arms a timer,
 //! and the runtime's park computes the next expiration; an echo server
-//! with no timer waits with none. At depth 1 that was about 0.3 µs of
-//! server CPU per request on `benches/load` (tokio: 7.2 against 6.9 µs with
-//! the timer taken out, interleaved), and tokio-modbus, which keeps no
-//! timer per connection, waits with none too. Here the reactor's waits
+//! with no timer waits with none. At depth 1 that was about 0.5 µs of
+//! server CPU per request on `benches/load` (tokio, three interleaved
+//! rounds: 6.9-7.7 µs, against 6.2-7.0 with the timer taken out), and
+//! tokio-modbus, which keeps no timer per connection, waits with none
+//! too. Here the reactor's waits
 //! carry no timeout; this thread wakes about once per connection and
 //! parking period, not once per request, because the driver keeps a sleep
 //! while its deadline only moves later (`runtimes/io.rs`).
