@@ -206,9 +206,10 @@ where
 /// The driver's one timer: a sleep armed at the connection's deadline.
 ///
 /// It is kept while deadlines only move later (the idle deadline moves
-/// after every request). Re-arming it for every read would cost, on
-/// desktops, a timer registration with the reactor thread (a syscall and a
-/// wake-up) per request. A timer that fires early is harmless: the engine
+/// after every request). Re-arming it for every read would cost a timer
+/// registration per request (on desktops with the deadline thread of
+/// `runtimes/server/deadlines.rs`, a lock and a heap push; on firmware with
+/// the executor's timer queue). A timer that fires early is harmless: the engine
 /// finds no deadline reached, and the timer is armed again at its deadline.
 struct Timer<'a, F, M> {
     /// Starts a sleep until an instant (`Clock::sleep_until`).

@@ -26,11 +26,13 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Instant;
 use std::vec::Vec;
 
 use futures::task::AtomicWaker;
+
+use super::connection::lock;
 
 /// A sleep until `at` on the deadline thread, or `None` if that thread
 /// could not be started (the caller then uses the runtime's timer).
@@ -171,7 +173,10 @@ impl Deadlines {
                 due = lock(&self.due);
                 continue;
             }
-            due = match due.peek().map(|first| first.at - now) {
+            due = match due
+                .peek()
+                .map(|first| first.at.saturating_duration_since(now))
+            {
                 None => self
                     .earlier
                     .wait(due)
@@ -185,10 +190,6 @@ impl Deadlines {
             };
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The process's deadline thread, started at the first need; `None` if it
